@@ -1,0 +1,27 @@
+// Package app is the bootstrap: configuration from the environment, the zap
+// logger (which also logs fx's own events and backs the *slog.Logger the
+// libraries use), Run, and the order of start and shutdown.
+//
+// # Shutdown
+//
+// On SIGTERM or SIGINT, within Config.StopTimeout:
+//
+//  1. /ready turns 503 (the health registry is draining), and stays so for
+//     Config.DrainDelay, so Kubernetes takes the pod out of its Services;
+//  2. the bus stops fetching, and the handlers in flight finish and ack;
+//  3. the transport drains its connection;
+//  4. the HTTP server shuts down, so probes answer until the end;
+//  5. Run returns nil and the process exits 0.
+//
+// fx runs stop hooks in the reverse order of their registration, so Module's
+// one fx.Invoke registers them in that order: it builds the HTTP server
+// first (its hooks stop last), then the bus (the transport comes with it),
+// mounts the routes, and last adds the hook that flips readiness. It starts
+// nothing itself.
+//
+// # Libraries
+//
+// go.uber.org/zap for logs, go.uber.org/zap/exp/zapslog to give the same
+// core to log/slog (the cqrs package logs through slog, so it needs no zap
+// import), and github.com/caarlos0/env for the environment.
+package app

@@ -1,0 +1,106 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+
+	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/modules/health"
+	httpmod "github.com/catga-go/catga/modules/http"
+)
+
+// Module provides Config, the bus's cqrs.Config, the *zap.Logger and
+// *slog.Logger, logs fx's events through zap, and orders start and shutdown
+// (see the package doc).
+//
+// It is fx.Options around fx.Module("app") rather than the module alone,
+// because fx.WithLogger inside a module only logs that module's events:
+// placed beside it, at the level Module is used, it logs the app's. Use
+// Module at the top of fx.New (catga.Module does), not inside a module.
+var Module = fx.Options(
+	fx.WithLogger(FxLogger),
+	fx.Module("app",
+		fx.Provide(LoadConfig, LoadBusConfig, provideLogger, NewSlog),
+		fx.Invoke(order),
+	),
+)
+
+func provideLogger(lc fx.Lifecycle, c Config) (*zap.Logger, error) {
+	log, err := NewLogger(c)
+	if err != nil {
+		return nil, err
+	}
+	lc.Append(fx.Hook{OnStop: func(context.Context) error {
+		_ = log.Sync() // fails on a terminal's stderr; nothing to do about it
+		return nil
+	}})
+	return log, nil
+}
+
+// orderParams are built in field order, which is the order their hooks are
+// registered: the server first, the bus's transport next, then what the
+// handlers, checks and routes depend on (stores, clients).
+type orderParams struct {
+	fx.In
+
+	Lifecycle fx.Lifecycle
+	Config    Config
+	Log       *zap.Logger
+	Server    *httpmod.Server  `optional:"true"`
+	Bus       *cqrs.Bus        `optional:"true"`
+	Handlers  cqrs.HandlersParams
+	Health    *health.Registry `optional:"true"`
+	Checks    health.ChecksParams
+	Routes    httpmod.RoutesParams
+}
+
+func order(p orderParams) error {
+	if p.Bus != nil {
+		if err := p.Bus.Register(p.Handlers.Handlers...); err != nil {
+			return err
+		}
+		p.Lifecycle.Append(fx.Hook{OnStart: p.Bus.Start, OnStop: p.Bus.Stop})
+	} else if len(p.Handlers.Handlers) > 0 {
+		return errors.New("app: handlers are registered but no bus is provided; add cqrs.Module")
+	}
+	if p.Server != nil {
+		p.Server.Mount(p.Routes.Mounters...)
+	}
+	if p.Health != nil {
+		if p.Bus != nil {
+			p.Health.Add("cqrs", health.CheckerFunc(p.Bus.Check))
+		}
+		for _, c := range p.Checks.Checks {
+			p.Health.Add(c.Name, c.Checker)
+		}
+	}
+	p.Lifecycle.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			if p.Health != nil {
+				p.Health.SetState(health.Serving)
+			}
+			p.Log.Info("started")
+			return nil
+		},
+		OnStop: func(ctx context.Context) error {
+			p.Log.Info("draining: /ready answers 503", zap.Duration("drain_delay", p.Config.DrainDelay))
+			if p.Health != nil {
+				p.Health.SetState(health.Draining)
+			}
+			if p.Config.DrainDelay > 0 {
+				t := time.NewTimer(p.Config.DrainDelay)
+				defer t.Stop()
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+				}
+			}
+			return nil
+		},
+	})
+	return nil
+}

@@ -1,0 +1,48 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.uber.org/fx"
+)
+
+// Run builds the app from opts, starts it within Config.StartTimeout, waits
+// for SIGINT or SIGTERM, and stops it within Config.StopTimeout. It returns
+// nil after a clean stop; main exits with 0 then and with 1 otherwise:
+//
+//	func main() {
+//		if err := app.Run(catga.Module, orders.Module); err != nil {
+//			os.Exit(1)
+//		}
+//	}
+//
+// Errors are logged before they are returned.
+func Run(opts ...fx.Option) error {
+	cfg, err := LoadConfig()
+	if err != nil {
+		err = fmt.Errorf("app: config: %w", err)
+		fmt.Fprintln(stderr, err)
+		return err
+	}
+	a := fx.New(append(opts, fx.StartTimeout(cfg.StartTimeout), fx.StopTimeout(cfg.StopTimeout))...)
+	if err := a.Err(); err != nil {
+		return err // fx has logged it
+	}
+	startCtx, cancel := context.WithTimeout(context.Background(), cfg.StartTimeout)
+	defer cancel()
+	if err := a.Start(startCtx); err != nil {
+		return err
+	}
+	<-a.Wait()
+	stopCtx, cancelStop := context.WithTimeout(context.Background(), cfg.StopTimeout)
+	defer cancelStop()
+	if err := a.Stop(stopCtx); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("app: stop took longer than CATGA_STOP_TIMEOUT %v: %w", cfg.StopTimeout, err)
+		}
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,218 @@
+package cqrs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+)
+
+// The shipped behaviors. Their order in the default chains, outermost first:
+//
+//	dispatch: Logging, Validation, Recover, then the user's behaviors
+//	delivery: Logging, Timeout, Validation, Idempotency, Retry, Recover, then the user's
+//
+// Logging sees the final outcome. Validation runs once, before any retry:
+// an invalid message stays invalid. Idempotency wraps Retry, so a message
+// counts as handled only when an attempt succeeded. Recover sits inside Retry
+// so a panic is retried like any error, and outside the user's behaviors so
+// their panics are caught too.
+
+// DefaultDispatch returns the behaviors around Send, Ask and an in-process
+// Publish or Dispatch, followed by user.
+func DefaultDispatch(log *slog.Logger, user ...Behavior) []Behavior {
+	return append([]Behavior{Logging(log), Validation(), Recover()}, user...)
+}
+
+// DeliveryConfig tunes DefaultDelivery.
+type DeliveryConfig struct {
+	Timeout        time.Duration    // per delivery, 0 for none
+	Retry          RetryPolicy      // in-process attempts before the broker redelivers
+	Idempotency    IdempotencyStore // nil: no inbox
+	IdempotencyTTL time.Duration
+	Service        string
+}
+
+// DefaultDelivery returns the behaviors around a message from the transport,
+// followed by user.
+func DefaultDelivery(log *slog.Logger, c DeliveryConfig, user ...Behavior) []Behavior {
+	bs := []Behavior{Logging(log), Timeout(c.Timeout), Validation()}
+	if c.Idempotency != nil {
+		bs = append(bs, Idempotency(c.Idempotency, c.Service, c.IdempotencyTTL))
+	}
+	bs = append(bs, Retry(c.Retry), Recover())
+	return append(bs, user...)
+}
+
+// Recover turns a panic in the handler (or in behaviors inside it) into an
+// error with CodeInternal that carries the value and the stack.
+func Recover() Behavior {
+	return func(next Handler) Handler {
+		return HandlerFunc(func(ctx context.Context, m Message) (err error) {
+			defer func() {
+				if v := recover(); v != nil {
+					p := &PanicError{Value: v, Stack: debug.Stack()}
+					err = &Error{Code: CodeInternal, Message: fmt.Sprintf("%s: handler %s panicked: %v", m.Topic(), m.HandlerName(), v), Err: p}
+				}
+			}()
+			return next.Handle(ctx, m)
+		})
+	}
+}
+
+// Logging logs every run at debug level with its outcome and duration. It
+// does not log failures louder: the caller or the consumer that settles the
+// delivery reports them once. It costs nothing when debug is off.
+func Logging(log *slog.Logger) Behavior {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return func(next Handler) Handler {
+		return HandlerFunc(func(ctx context.Context, m Message) error {
+			if !log.Enabled(ctx, slog.LevelDebug) {
+				return next.Handle(ctx, m)
+			}
+			start := time.Now()
+			err := next.Handle(ctx, m)
+			env := m.Envelope()
+			attrs := []slog.Attr{
+				slog.String("message_id", env.ID), slog.String("message", m.Topic().Name),
+				slog.String("kind", m.Topic().Kind.String()), slog.String("handler", m.HandlerName()),
+				slog.Int("attempt", env.Attempt), slog.Duration("duration", time.Since(start)),
+			}
+			if err != nil {
+				attrs = append(attrs, slog.String("code", string(CodeOf(err))), slog.String("error", err.Error()))
+				log.LogAttrs(ctx, slog.LevelDebug, "cqrs: handler failed", attrs...)
+				return err
+			}
+			log.LogAttrs(ctx, slog.LevelDebug, "cqrs: handled", attrs...)
+			return nil
+		})
+	}
+}
+
+// Timeout bounds the run with d; 0 or less leaves it unbounded. A handler
+// that overruns sees its context end and its error gets CodeTimeout.
+func Timeout(d time.Duration) Behavior {
+	return func(next Handler) Handler {
+		if d <= 0 {
+			return next
+		}
+		return HandlerFunc(func(ctx context.Context, m Message) error {
+			ctx, cancel := context.WithTimeout(ctx, d)
+			defer cancel()
+			err := next.Handle(ctx, m)
+			if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) && CodeOf(err) != CodeTimeout {
+				return &Error{Code: CodeTimeout, Message: fmt.Sprintf("%s: handler %s overran %v: %v", m.Topic(), m.HandlerName(), d, err), Err: err}
+			}
+			return err
+		})
+	}
+}
+
+// Validation calls the message's Validate method, when it has one, before
+// the handler; a failure has CodeInvalid and the handler does not run.
+func Validation() Behavior {
+	return func(next Handler) Handler {
+		return HandlerFunc(func(ctx context.Context, m Message) error {
+			if err := m.validate(); err != nil {
+				var e *Error
+				if errors.As(err, &e) {
+					return err
+				}
+				return &Error{Code: CodeInvalid, Message: fmt.Sprintf("invalid %s: %v", m.Topic().Name, err), Err: err}
+			}
+			return next.Handle(ctx, m)
+		})
+	}
+}
+
+// RetryPolicy is in-process retrying with exponential backoff and jitter.
+type RetryPolicy struct {
+	Attempts int           // total runs; 1 or less: no retry
+	Initial  time.Duration // first wait; default 20ms
+	Max      time.Duration // longest wait; default 1s
+}
+
+// DefaultRetry runs a failed handler up to 3 times before the broker's redelivery.
+var DefaultRetry = RetryPolicy{Attempts: 3, Initial: 20 * time.Millisecond, Max: time.Second}
+
+// Retry runs the handler again after a failure that is not permanent, up to
+// p.Attempts runs, waiting with exponential backoff and jitter
+// (github.com/cenkalti/backoff). It returns the last error.
+func Retry(p RetryPolicy) Behavior {
+	return func(next Handler) Handler {
+		if p.Attempts <= 1 {
+			return next
+		}
+		return HandlerFunc(func(ctx context.Context, m Message) error {
+			eb := backoff.NewExponentialBackOff()
+			eb.InitialInterval, eb.MaxInterval, eb.Multiplier, eb.RandomizationFactor = p.Initial, p.Max, 2, 0.5
+			if eb.InitialInterval <= 0 {
+				eb.InitialInterval = 20 * time.Millisecond
+			}
+			if eb.MaxInterval <= 0 {
+				eb.MaxInterval = time.Second
+			}
+			var last error
+			_, err := backoff.Retry(ctx, func() (struct{}, error) {
+				last = next.Handle(ctx, m)
+				if last != nil && IsPermanent(last) {
+					return struct{}{}, backoff.Permanent(last)
+				}
+				return struct{}{}, last
+			}, backoff.WithBackOff(eb), backoff.WithMaxTries(uint(p.Attempts)), backoff.WithMaxElapsedTime(0))
+			if err != nil && last != nil {
+				return last // the handler's error, not the context's
+			}
+			return err
+		})
+	}
+}
+
+// Idempotency skips a delivered message whose handler already succeeded:
+// an inbox keyed by (service, handler, message id) in store. A message that
+// another instance is running now is redelivered later. Local dispatches
+// carry no id worth keeping and pass through.
+func Idempotency(store IdempotencyStore, service string, ttl time.Duration) Behavior {
+	if ttl <= 0 {
+		ttl = DefaultIdempotencyTTL
+	}
+	return func(next Handler) Handler {
+		return HandlerFunc(func(ctx context.Context, m Message) error {
+			if !m.Delivered() {
+				return next.Handle(ctx, m)
+			}
+			key := service + "/" + m.HandlerName() + "/" + m.ID()
+			lease := DefaultIdempotencyLease
+			if dl, ok := ctx.Deadline(); ok {
+				lease = time.Until(dl) + time.Second
+			}
+			state, err := store.Begin(ctx, key, lease)
+			if err != nil {
+				return Errorf(CodeUnavailable, "cqrs: idempotency store: %w", err)
+			}
+			switch state {
+			case StateDone:
+				return nil
+			case StateBusy:
+				return Errorf(CodeUnavailable, "cqrs: %s %s is being handled by another instance", m.Topic(), m.ID())
+			}
+			if err := next.Handle(ctx, m); err != nil {
+				if rerr := store.Release(context.WithoutCancel(ctx), key); rerr != nil {
+					return errors.Join(err, Errorf(CodeUnavailable, "cqrs: idempotency release: %w", rerr))
+				}
+				return err
+			}
+			if err := store.Commit(context.WithoutCancel(ctx), key, ttl); err != nil {
+				// The handler succeeded; a redelivery will run it again. Say so.
+				return Errorf(CodeUnavailable, "cqrs: idempotency commit after success: %w", err)
+			}
+			return nil
+		})
+	}
+}

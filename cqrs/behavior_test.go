@@ -1,0 +1,250 @@
+package cqrs_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/memory"
+)
+
+// record returns a behavior that appends name to log before and after.
+func record(mu *sync.Mutex, log *[]string, name string) cqrs.Behavior {
+	return func(next cqrs.Handler) cqrs.Handler {
+		return cqrs.HandlerFunc(func(ctx context.Context, m cqrs.Message) error {
+			mu.Lock()
+			*log = append(*log, name+">")
+			mu.Unlock()
+			err := next.Handle(ctx, m)
+			mu.Lock()
+			*log = append(*log, "<"+name)
+			mu.Unlock()
+			return err
+		})
+	}
+}
+
+func TestBehaviors_RunFirstOutermost(t *testing.T) {
+	var mu sync.Mutex
+	var log []string
+	b := newBus(t, cqrs.Options{Dispatch: []cqrs.Behavior{record(&mu, &log, "a"), record(&mu, &log, "b")}},
+		cqrs.HandleCommand(cqrs.CommandHandlerFunc[CreateOrder, OrderID](func(context.Context, CreateOrder) (OrderID, error) {
+			mu.Lock()
+			log = append(log, "handler")
+			mu.Unlock()
+			return "", nil
+		})))
+	if _, err := cqrs.Send[OrderID](context.Background(), b, CreateOrder{Customer: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(log, " "), "a> b> handler <b <a"; got != want {
+		t.Fatalf("order %q, want %q", got, want)
+	}
+}
+
+func TestValidation_InvalidMessageNeverReachesHandler(t *testing.T) {
+	h := &createOrderHandler{}
+	b := newBus(t, cqrs.Options{Dispatch: cqrs.DefaultDispatch(nil)}, cqrs.HandleCommand(h))
+	_, err := cqrs.Send[OrderID](context.Background(), b, CreateOrder{})
+	if cqrs.CodeOf(err) != cqrs.CodeInvalid || !strings.Contains(err.Error(), "customer is required") {
+		t.Fatalf("err = %v (code %q), want invalid naming the field", err, cqrs.CodeOf(err))
+	}
+	if !cqrs.IsPermanent(err) {
+		t.Error("an invalid message should not be retried")
+	}
+	if h.calls != 0 {
+		t.Fatalf("handler ran %d times", h.calls)
+	}
+}
+
+func TestRecover_PanicBecomesInternalError(t *testing.T) {
+	b := newBus(t, cqrs.Options{Dispatch: cqrs.DefaultDispatch(nil)},
+		cqrs.HandleCommand(cqrs.CommandHandlerFunc[CreateOrder, OrderID](func(context.Context, CreateOrder) (OrderID, error) {
+			panic("kaboom")
+		})))
+	_, err := cqrs.Send[OrderID](context.Background(), b, CreateOrder{Customer: "c"})
+	var pe *cqrs.PanicError
+	if cqrs.CodeOf(err) != cqrs.CodeInternal || !errors.As(err, &pe) || pe.Value != "kaboom" || len(pe.Stack) == 0 {
+		t.Fatalf("err = %#v, want an internal error carrying the panic and its stack", err)
+	}
+}
+
+func TestTimeout_OverrunGetsTimeoutCode(t *testing.T) {
+	b := newBus(t, cqrs.Options{Dispatch: []cqrs.Behavior{cqrs.Timeout(20 * time.Millisecond)}},
+		cqrs.HandleCommand(cqrs.CommandHandlerFunc[CreateOrder, OrderID](func(ctx context.Context, _ CreateOrder) (OrderID, error) {
+			<-ctx.Done()
+			return "", ctx.Err()
+		})))
+	_, err := cqrs.Send[OrderID](context.Background(), b, CreateOrder{Customer: "c"})
+	if cqrs.CodeOf(err) != cqrs.CodeTimeout {
+		t.Fatalf("err = %v (code %q), want timeout", err, cqrs.CodeOf(err))
+	}
+}
+
+func TestRetry_RetriesTransientNotPermanent(t *testing.T) {
+	var calls atomic.Int32
+	fail := errors.New("transient")
+	b := newBus(t, cqrs.Options{Dispatch: []cqrs.Behavior{cqrs.Retry(cqrs.RetryPolicy{Attempts: 3, Initial: time.Millisecond, Max: 2 * time.Millisecond})}},
+		cqrs.HandleCommand(cqrs.CommandHandlerFunc[CreateOrder, OrderID](func(_ context.Context, c CreateOrder) (OrderID, error) {
+			n := calls.Add(1)
+			if c.Customer == "perm" {
+				return "", cqrs.Permanent(fail)
+			}
+			if n < 3 {
+				return "", fail
+			}
+			return "ok", nil
+		})))
+	id, err := cqrs.Send[OrderID](context.Background(), b, CreateOrder{Customer: "c"})
+	if err != nil || id != "ok" || calls.Load() != 3 {
+		t.Fatalf("got %q, %v after %d calls; want ok after 3", id, err, calls.Load())
+	}
+	calls.Store(0)
+	_, err = cqrs.Send[OrderID](context.Background(), b, CreateOrder{Customer: "perm"})
+	if !errors.Is(err, fail) || calls.Load() != 1 {
+		t.Fatalf("permanent: %v after %d calls; want the error after 1", err, calls.Load())
+	}
+}
+
+// deliveryBus is a bus on its own memory broker with fast redelivery.
+func deliveryBus(t *testing.T, delivery []cqrs.Behavior, regs ...cqrs.Registration) (*cqrs.Bus, *memory.Transport) {
+	t.Helper()
+	tr := memory.New(memory.Options{})
+	t.Cleanup(func() { _ = tr.Close(context.Background()) })
+	b := newBus(t, cqrs.Options{
+		Service: "svc", Instance: "i1", Transport: tr, Delivery: delivery, MaxDeliver: 3,
+		Redelivery: cqrs.Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond, Multiplier: 2},
+	}, regs...)
+	startBus(t, b)
+	return b, tr
+}
+
+func TestDefaultDelivery_PanicIsRetriedInProcess(t *testing.T) {
+	var calls atomic.Int32
+	done := make(chan struct{})
+	b, _ := deliveryBus(t, cqrs.DefaultDelivery(nil, cqrs.DeliveryConfig{
+		Retry: cqrs.RetryPolicy{Attempts: 3, Initial: time.Millisecond}, Service: "svc",
+	}), cqrs.HandleEvent(cqrs.EventHandlerFunc[OrderCreated](func(ctx context.Context, e OrderCreated) error {
+		if calls.Add(1) < 3 {
+			panic("flaky")
+		}
+		m, _ := cqrs.MessageFrom(ctx)
+		if m.Envelope().Attempt != 1 {
+			t.Errorf("attempt %d, want 1: the retries were in process", m.Envelope().Attempt)
+		}
+		close(done)
+		return nil
+	})))
+	if err := b.Publish(context.Background(), OrderCreated{ID: "o1"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, done)
+	if calls.Load() != 3 {
+		t.Fatalf("handler ran %d times, want 3", calls.Load())
+	}
+}
+
+func TestDelivery_RedeliversThenDeadLetters(t *testing.T) {
+	var mu sync.Mutex
+	var attempts []int
+	b, tr := deliveryBus(t, cqrs.DefaultDelivery(nil, cqrs.DeliveryConfig{Service: "svc"}),
+		cqrs.HandleEvent(cqrs.EventHandlerFunc[OrderCreated](func(ctx context.Context, e OrderCreated) error {
+			m, _ := cqrs.MessageFrom(ctx)
+			mu.Lock()
+			attempts = append(attempts, m.Envelope().Attempt)
+			mu.Unlock()
+			return fmt.Errorf("always fails for %s", e.ID)
+		})))
+	if err := b.Publish(context.Background(), OrderCreated{ID: "o7"}); err != nil {
+		t.Fatal(err)
+	}
+	dls := waitDeadLetters(t, tr, 1)
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(attempts) != "[1 2 3]" {
+		t.Fatalf("attempts %v, want [1 2 3] (MaxDeliver 3)", attempts)
+	}
+	dl := dls[0]
+	if dl.Attempts != 3 || dl.Service != "svc" || dl.Instance != "i1" || !strings.Contains(dl.Error, "always fails for o7") ||
+		dl.Envelope.Name != "OrderCreated" || dl.Time.IsZero() || !strings.Contains(string(dl.Envelope.Payload), "o7") {
+		t.Fatalf("dead letter %+v", dl)
+	}
+}
+
+func TestIdempotency_RedeliveredMessageSkipsSucceededHandler(t *testing.T) {
+	var calls atomic.Int32
+	inbox := &cqrs.MemoryInbox{}
+	_, tr := deliveryBus(t, cqrs.DefaultDelivery(nil, cqrs.DeliveryConfig{Idempotency: inbox, Service: "svc"}),
+		cqrs.HandleEvent(cqrs.EventHandlerFunc[OrderCreated](func(context.Context, OrderCreated) error {
+			calls.Add(1)
+			return nil
+		})))
+	env := &cqrs.Envelope{ID: cqrs.NewID(), Name: "OrderCreated", Kind: cqrs.KindEvent, ContentType: "application/json", Payload: []byte(`{"ID":"o1"}`)}
+	topic := cqrs.Topic{Kind: cqrs.KindEvent, Name: "OrderCreated"}
+	for range 2 {
+		if err := tr.Publish(context.Background(), topic, env); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for inbox.Len() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // room for a wrong second run
+	if calls.Load() != 1 {
+		t.Fatalf("handler ran %d times for one message id, want 1", calls.Load())
+	}
+}
+
+func TestLogging_DebugLineNamesMessage(t *testing.T) {
+	var buf strings.Builder
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(&lockedWriter{mu: &mu, w: &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	b := newBus(t, cqrs.Options{Dispatch: cqrs.DefaultDispatch(log)}, cqrs.HandleCommand(&createOrderHandler{}))
+	if _, err := cqrs.Send[OrderID](context.Background(), b, CreateOrder{Customer: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, want := range []string{"cqrs: handled", "message=CreateOrder", "kind=command", "message_id="} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("log %q lacks %q", buf.String(), want)
+		}
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *strings.Builder
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func waitDeadLetters(t *testing.T, dl cqrs.DeadLetters, n int) []cqrs.DeadLetter {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, err := dl.ListDeadLetters(context.Background(), "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d dead letters, want %d", len(got), n)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}

@@ -1,0 +1,318 @@
+package cqrs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// Defaults of Options and Config.
+const (
+	DefaultMaxDeliver  = 5
+	DefaultMaxPayload  = 1 << 20
+	DefaultConcurrency = 32
+)
+
+// Backoff is an exponential delay with jitter: attempt n waits
+// Initial*Multiplier^(n-1), capped at Max, then varied by ±Jitter.
+type Backoff struct {
+	Initial    time.Duration
+	Max        time.Duration
+	Multiplier float64
+	Jitter     float64 // 0..1
+}
+
+// DefaultRedelivery is the broker redelivery delay after a failed delivery.
+var DefaultRedelivery = Backoff{Initial: time.Second, Max: time.Minute, Multiplier: 2, Jitter: 0.2}
+
+// Delay returns the wait before attempt+1, after attempt failed.
+func (b Backoff) Delay(attempt int) time.Duration {
+	if b.Initial <= 0 {
+		return 0
+	}
+	m := b.Multiplier
+	if m < 1 {
+		m = 1
+	}
+	d := float64(b.Initial) * math.Pow(m, float64(max(attempt-1, 0)))
+	if b.Max > 0 && d > float64(b.Max) {
+		d = float64(b.Max)
+	}
+	if b.Jitter > 0 {
+		d *= 1 + b.Jitter*(2*rand.Float64()-1)
+	}
+	return time.Duration(d)
+}
+
+// Options configure a Bus. The zero value is the mediator alone: no
+// transport, no behaviors, in-process and synchronous.
+type Options struct {
+	Service   string    // consumer group; required with a transport
+	Instance  string    // this instance's id; required with a transport
+	Transport Transport // nil: dispatch in process only
+	Codec     Codec     // encodes what this bus sends; default JSON
+	Codecs    []Codec   // more content types this bus decodes
+	Logger    *slog.Logger
+
+	// Dispatch wraps Send, Ask and a transport-less Publish or Dispatch, and
+	// the answering of remote requests. Delivery wraps messages from the
+	// transport. See DefaultDispatch and DefaultDelivery.
+	Dispatch []Behavior
+	Delivery []Behavior
+
+	MaxDeliver  int     // deliveries before a dead letter; default 5
+	MaxPayload  int     // encoded bytes; default 1 MiB
+	Redelivery  Backoff // delay of a broker redelivery; default DefaultRedelivery
+	Concurrency int     // handlers in flight per subscription; default 32
+
+	Handlers []Registration
+}
+
+// Bus is the mediator: it dispatches commands, queries and events to their
+// handlers in process, or over its transport to the service that owns them.
+// Routes are fixed by New; a Bus is safe for concurrent use.
+type Bus struct {
+	service, instance string
+	transport         Transport
+	codec             Codec
+	codecs            []Codec
+	log               *slog.Logger
+	maxDeliver        int
+	maxPayload        int
+	redelivery        Backoff
+	concurrency       int
+
+	dispatch []Behavior
+	delivery []Behavior
+
+	reg   *registry
+	names sync.Map // typeKey -> string: wire names of types sent but not handled here
+
+	mu      sync.Mutex
+	running bool
+	stopped bool
+	subs    []Subscriber
+}
+
+// New builds a bus from o and the handlers registered in o.Handlers and regs.
+// It fails if two handlers claim one command or query, if two Go types claim
+// one wire name, or if a transport is set without a service and instance.
+func New(o Options, regs ...Registration) (*Bus, error) {
+	b := &Bus{
+		service:     o.Service,
+		instance:    o.Instance,
+		transport:   o.Transport,
+		codec:       o.Codec,
+		log:         o.Logger,
+		maxDeliver:  o.MaxDeliver,
+		maxPayload:  o.MaxPayload,
+		redelivery:  o.Redelivery,
+		concurrency: o.Concurrency,
+		dispatch:    o.Dispatch,
+		delivery:    o.Delivery,
+	}
+	if b.codec == nil {
+		b.codec = JSON
+	}
+	b.codecs = append([]Codec{b.codec}, o.Codecs...)
+	if b.log == nil {
+		b.log = slog.New(slog.DiscardHandler)
+	}
+	if b.maxDeliver <= 0 {
+		b.maxDeliver = DefaultMaxDeliver
+	}
+	if b.maxPayload <= 0 {
+		b.maxPayload = DefaultMaxPayload
+	}
+	if b.redelivery == (Backoff{}) {
+		b.redelivery = DefaultRedelivery
+	}
+	if b.concurrency <= 0 {
+		b.concurrency = DefaultConcurrency
+	}
+	if b.transport != nil && (b.service == "" || b.instance == "") {
+		return nil, fmt.Errorf("cqrs: a bus with a transport needs a service (got %q) and an instance (got %q)", b.service, b.instance)
+	}
+	b.reg = newRegistry(b)
+	if err := b.reg.register(append(append([]Registration(nil), o.Handlers...), regs...)); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Register adds handlers before the bus starts: all of regs, or none and an
+// error. Routes are fixed once the bus starts, so dispatch reads them
+// without locks; Register after Start fails.
+func (b *Bus) Register(regs ...Registration) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.running || b.stopped {
+		return errors.New("cqrs: Register after Start; register every handler before the bus starts")
+	}
+	return b.reg.register(regs)
+}
+
+// pipelines wraps a route's last step in the bus's behaviors. With no
+// dispatch behaviors the dispatch pipeline is nil: the handler is called
+// directly.
+func (b *Bus) pipelines(term Handler) (dispatch, deliver Handler) {
+	if len(b.dispatch) > 0 {
+		dispatch = chain(term, b.dispatch)
+	}
+	return dispatch, chain(term, b.delivery)
+}
+
+// Service returns the bus's service name (its consumer group).
+func (b *Bus) Service() string { return b.service }
+
+// Instance returns the bus's instance id.
+func (b *Bus) Instance() string { return b.instance }
+
+// Transport returns the bus's transport, or nil.
+func (b *Bus) Transport() Transport { return b.transport }
+
+// DeadLetters returns the transport's dead letters, or ErrNoDeadLetters.
+func (b *Bus) DeadLetters() (DeadLetters, error) {
+	if dl, ok := b.transport.(DeadLetters); ok {
+		return dl, nil
+	}
+	return nil, ErrNoDeadLetters
+}
+
+// Start subscribes to the events this bus handles and serves the commands
+// and queries it owns. Without a transport it does nothing.
+func (b *Bus) Start(ctx context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.stopped {
+		return ErrClosed
+	}
+	if b.running || b.transport == nil {
+		b.running = true
+		return nil
+	}
+	topics, eps := b.reg.subscriptions()
+	if len(topics) > 0 {
+		s, err := b.transport.Subscribe(ctx, Subscription{Group: b.service, Instance: b.instance, Concurrency: b.concurrency, Topics: topics})
+		if err != nil {
+			return fmt.Errorf("cqrs: subscribe %s: %w", b.service, err)
+		}
+		b.subs = append(b.subs, s)
+	}
+	if len(eps) > 0 {
+		s, err := b.transport.Serve(ctx, Service{Group: b.service, Instance: b.instance, Concurrency: b.concurrency, Endpoints: eps})
+		if err != nil {
+			err = fmt.Errorf("cqrs: serve %s: %w", b.service, err)
+			return errors.Join(err, b.closeSubs(ctx))
+		}
+		b.subs = append(b.subs, s)
+	}
+	b.running = true
+	return nil
+}
+
+// Stop closes the subscriptions: it stops taking messages and waits for the
+// handlers in flight until ctx ends.
+func (b *Bus) Stop(ctx context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.running = false
+	b.stopped = true
+	return b.closeSubs(ctx)
+}
+
+func (b *Bus) closeSubs(ctx context.Context) error {
+	var errs []error
+	for _, s := range b.subs {
+		errs = append(errs, s.Close(ctx))
+	}
+	b.subs = nil
+	return errors.Join(errs...)
+}
+
+// Check is a readiness check: it fails unless the bus is started and not
+// stopping.
+func (b *Bus) Check(context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.stopped:
+		return errors.New("cqrs: bus stopped")
+	case !b.running:
+		return errors.New("cqrs: bus not started")
+	}
+	return nil
+}
+
+// stamp fills the headers of a message this bus sends from ctx: a new id,
+// and the correlation and causation of the message being handled, if any.
+func (b *Bus) stamp(ctx context.Context, env *Envelope, t Topic) {
+	env.ID = NewID()
+	env.Name = t.Name
+	env.Kind = t.Kind
+	env.Source = b.service
+	env.Instance = b.instance
+	env.ContentType = b.codec.ContentType()
+	env.Time = time.Now()
+	if parent, ok := MessageFrom(ctx); ok {
+		pe := parent.Envelope()
+		env.CausationID = pe.ID
+		env.CorrelationID = pe.CorrelationID
+		env.TraceParent, env.TraceState = pe.TraceParent, pe.TraceState
+	} else if id, ok := ctx.Value(correlationKey{}).(string); ok {
+		env.CorrelationID = id
+	}
+	if env.CorrelationID == "" {
+		env.CorrelationID = env.ID
+	}
+}
+
+type correlationKey struct{}
+
+// WithCorrelationID returns a context whose outgoing messages, when not sent
+// from a handler, carry id as their correlation id (an HTTP request id, say).
+func WithCorrelationID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, correlationKey{}, id)
+}
+
+// codecFor returns the codec of a content type; empty means this bus's own.
+func (b *Bus) codecFor(contentType string) (Codec, error) {
+	if contentType == "" {
+		return b.codec, nil
+	}
+	for _, c := range b.codecs {
+		if c.ContentType() == contentType {
+			return c, nil
+		}
+	}
+	return nil, fmt.Errorf("cqrs: no codec for content type %q", contentType)
+}
+
+// encode marshals v for topic t and enforces the payload limit.
+func (b *Bus) encode(t Topic, v any) ([]byte, error) {
+	p, err := b.codec.Marshal(v)
+	if err != nil {
+		return nil, Errorf(CodeInvalid, "cqrs: encode %s: %w", t, err)
+	}
+	if len(p) > b.maxPayload {
+		return nil, &PayloadTooLargeError{Name: t.Name, Size: len(p), Limit: b.maxPayload}
+	}
+	return p, nil
+}
+
+// decode unmarshals env's payload into v.
+func (b *Bus) decode(env *Envelope, v any) error {
+	c, err := b.codecFor(env.ContentType)
+	if err != nil {
+		return err
+	}
+	if err := c.Unmarshal(env.Payload, v); err != nil {
+		return fmt.Errorf("cqrs: decode %s %s: %w", env.Kind, env.Name, err)
+	}
+	return nil
+}

@@ -1,0 +1,203 @@
+package cqrs
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+)
+
+// Send sends command cmd and returns its handler's result as an R. The
+// handler runs in process when it is registered on b, otherwise in the
+// service that owns it, over the transport. With neither, Send fails with
+// ErrNoHandler. An R other than the handler's result type is an error naming
+// both types.
+func Send[R, C any](ctx context.Context, b *Bus, cmd C) (R, error) {
+	if rt, ok := b.reg.routes[keyFor[C]()].(*requestRoute[C, R]); ok && rt.meta.topic.Kind == KindCommand {
+		return rt.run(ctx, cmd)
+	}
+	return request[R](ctx, b, KindCommand, cmd)
+}
+
+// Ask sends query q and returns its handler's result as an R, as Send does.
+func Ask[R, Q any](ctx context.Context, b *Bus, q Q) (R, error) {
+	if rt, ok := b.reg.routes[keyFor[Q]()].(*requestRoute[Q, R]); ok && rt.meta.topic.Kind == KindQuery {
+		return rt.run(ctx, q)
+	}
+	return request[R](ctx, b, KindQuery, q)
+}
+
+// request is the path of a request not answered by a matching local route:
+// a mismatch to explain, or a remote call.
+func request[R, C any](ctx context.Context, b *Bus, kind Kind, msg C) (R, error) {
+	var zero R
+	key := keyFor[C]()
+	if key == 0 { // C is an interface type: look at the value inside
+		key = keyOf(msg)
+	}
+	if rt, ok := b.reg.routes[key]; ok {
+		if k := rt.topic().Kind; k != kind {
+			verb := map[Kind]string{KindCommand: "Send", KindQuery: "Ask", KindEvent: "Publish"}[k]
+			return zero, fmt.Errorf("cqrs: %v is a %s, not a %s: use %s", rt.goType(), k, kind, verb)
+		}
+		if rr, ok := rt.(interface{ resultType() reflect.Type }); ok {
+			return zero, fmt.Errorf("%w: %s %v returns %v, not %v", ErrResultType, kind, rt.goType(), rr.resultType(), reflect.TypeFor[R]())
+		}
+		return zero, fmt.Errorf("%w: %s %v", ErrResultType, kind, rt.goType())
+	}
+	name, err := b.nameOf(key, msg)
+	if err != nil {
+		return zero, err
+	}
+	t := Topic{Kind: kind, Name: name}
+	if b.transport == nil {
+		return zero, fmt.Errorf("%w for %s", ErrNoHandler, t)
+	}
+	payload, err := b.encode(t, msg)
+	if err != nil {
+		return zero, err
+	}
+	env := &Envelope{Payload: payload}
+	b.stamp(ctx, env, t)
+	rep, err := b.transport.Request(ctx, t, env)
+	if err != nil {
+		return zero, err
+	}
+	if rep.Err != nil {
+		return zero, rep.Err
+	}
+	var res R
+	c, err := b.codecFor(rep.ContentType)
+	if err == nil {
+		err = c.Unmarshal(rep.Payload, &res)
+	}
+	if err != nil {
+		return zero, fmt.Errorf("%w: decode %s reply as %v: %v", ErrResultType, t, reflect.TypeFor[R](), err)
+	}
+	return res, nil
+}
+
+func (rt *requestRoute[C, R]) resultType() reflect.Type { return reflect.TypeFor[R]() }
+
+// Publish publishes event to every subscribing service. With a transport it
+// returns once the broker has stored it; every subscribing service (this one
+// too) gets it once. Without one, the handlers on b run now, in process, and
+// their errors are returned.
+func (b *Bus) Publish(ctx context.Context, event any) error {
+	key := keyOf(event)
+	if b.transport == nil {
+		if rt, ok := b.reg.routes[key].(interface {
+			publish(context.Context, any) error
+		}); ok {
+			return rt.publish(ctx, event)
+		}
+		if rt, ok := b.reg.routes[key]; ok {
+			return fmt.Errorf("cqrs: %v is a %s, not an event", rt.goType(), rt.topic().Kind)
+		}
+		_, err := b.nameOf(key, event) // no subscriber is fine; a bad type is not
+		return err
+	}
+	return b.enqueue(ctx, KindEvent, key, event)
+}
+
+// Dispatch sends command cmd as durable, asynchronous work: with a transport
+// it returns once the broker has stored it, and one instance of the owning
+// service handles it, at least once. Without one it runs the handler on b
+// now and returns its error (ErrNoHandler when there is none).
+func (b *Bus) Dispatch(ctx context.Context, cmd any) error {
+	key := keyOf(cmd)
+	if b.transport == nil {
+		rt, ok := b.reg.routes[key].(interface {
+			dispatchAny(context.Context, any) error
+		})
+		if !ok {
+			name, err := b.nameOf(key, cmd)
+			if err != nil {
+				return err
+			}
+			return fmt.Errorf("%w for command %s", ErrNoHandler, name)
+		}
+		return rt.dispatchAny(ctx, cmd)
+	}
+	if rt, ok := b.reg.routes[key]; ok && rt.topic().Kind != KindCommand {
+		return fmt.Errorf("cqrs: %v is a %s, not a command", rt.goType(), rt.topic().Kind)
+	}
+	return b.enqueue(ctx, KindCommand, key, cmd)
+}
+
+func (rt *requestRoute[C, R]) dispatchAny(ctx context.Context, cmd any) error {
+	if rt.meta.topic.Kind != KindCommand {
+		return fmt.Errorf("cqrs: %v is a %s, not a command", rt.typ, rt.meta.topic.Kind)
+	}
+	_, err := rt.run(ctx, cmd.(C))
+	return err
+}
+
+// enqueue encodes v and publishes it on the transport.
+func (b *Bus) enqueue(ctx context.Context, kind Kind, key typeKey, v any) error {
+	name, err := b.nameOf(key, v)
+	if err != nil {
+		return err
+	}
+	t := Topic{Kind: kind, Name: name}
+	payload, err := b.encode(t, v)
+	if err != nil {
+		return err
+	}
+	env := &Envelope{Payload: payload}
+	b.stamp(ctx, env, t)
+	return b.transport.Publish(ctx, t, env)
+}
+
+// nameOf returns the wire name of the type with key, from the routes or, for
+// a type this bus only sends, from a cache filled on first use.
+func (b *Bus) nameOf(key typeKey, v any) (string, error) {
+	if rt, ok := b.reg.routes[key]; ok {
+		return rt.topic().Name, nil
+	}
+	if name, ok := b.names.Load(key); ok {
+		return name.(string), nil
+	}
+	t := reflect.TypeOf(v)
+	name, err := nameOfType(t)
+	if err != nil {
+		return "", err
+	}
+	if rt, ok := b.reg.byName[name]; ok {
+		return "", fmt.Errorf("cqrs: wire name %q is claimed by two Go types: %v and %v; give one a MessageName method", name, rt.goType(), t)
+	}
+	b.names.Store(key, name)
+	return name, nil
+}
+
+// Sender sends one command type, its route resolved once: the fastest way to
+// send the same command many times.
+type Sender[C, R any] struct {
+	direct CommandHandler[C, R] // the handler itself, when no behavior wraps it
+	rt     *requestRoute[C, R]
+	bus    *Bus
+}
+
+// NewSender resolves the route of command C on b. A command handled
+// elsewhere is sent over the transport, as Send does.
+func NewSender[C, R any](b *Bus) *Sender[C, R] {
+	rt, _ := b.reg.routes[keyFor[C]()].(*requestRoute[C, R])
+	if rt != nil && rt.meta.topic.Kind != KindCommand {
+		rt = nil
+	}
+	s := &Sender[C, R]{bus: b, rt: rt}
+	if rt != nil && rt.dispatch == nil {
+		s.direct = rt.handler
+	}
+	return s
+}
+
+// Send sends cmd, as [Send] does.
+func (s *Sender[C, R]) Send(ctx context.Context, cmd C) (R, error) {
+	if s.direct != nil {
+		return s.direct.Handle(ctx, cmd)
+	}
+	if s.rt != nil {
+		return s.rt.run(ctx, cmd)
+	}
+	return request[R](ctx, s.bus, KindCommand, cmd)
+}

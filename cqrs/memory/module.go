@@ -1,0 +1,21 @@
+package memory
+
+import (
+	"go.uber.org/fx"
+
+	"github.com/catga-go/catga/cqrs"
+)
+
+// Module installs the memory transport as the bus's fallback: the one used
+// when no broker module (natsmod, redismod) installs its own. It also
+// provides the *Transport, whose broker closes on stop.
+var Module = fx.Module("memory",
+	fx.Provide(provide),
+	cqrs.ProvideFallbackTransport("memory", func(t *Transport) cqrs.Transport { return t }),
+)
+
+func provide(lc fx.Lifecycle) *Transport {
+	t := New(Options{})
+	lc.Append(fx.Hook{OnStop: t.Close})
+	return t
+}

@@ -1,0 +1,323 @@
+package memory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/catga-go/catga/cqrs"
+)
+
+// Transport is one connection to a Broker.
+type Transport struct {
+	broker *Broker
+	own    bool // New made the broker: Close closes it
+
+	mu     sync.Mutex
+	subs   map[*subscription]struct{}
+	closed bool
+}
+
+var (
+	_ cqrs.Transport   = (*Transport)(nil)
+	_ cqrs.DeadLetters = (*Transport)(nil)
+)
+
+// New returns a transport on a broker of its own.
+func New(o Options) *Transport {
+	t := NewTransport(NewBroker(o))
+	t.own = true
+	return t
+}
+
+// NewTransport returns a transport on a shared broker.
+func NewTransport(b *Broker) *Transport {
+	return &Transport{broker: b, subs: map[*subscription]struct{}{}}
+}
+
+// Broker returns the transport's broker.
+func (t *Transport) Broker() *Broker { return t.broker }
+
+// Close closes the transport's subscriptions (draining them until ctx ends)
+// and, when New made its broker, the broker.
+func (t *Transport) Close(ctx context.Context) error {
+	t.mu.Lock()
+	t.closed = true
+	subs := make([]*subscription, 0, len(t.subs))
+	for s := range t.subs {
+		subs = append(subs, s)
+	}
+	t.mu.Unlock()
+	var errs []error
+	for _, s := range subs {
+		errs = append(errs, s.Close(ctx))
+	}
+	if t.own {
+		t.broker.Close()
+	}
+	return errors.Join(errs...)
+}
+
+func (t *Transport) track(s *subscription) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return cqrs.ErrClosed
+	}
+	t.subs[s] = struct{}{}
+	return nil
+}
+
+func (t *Transport) untrack(s *subscription) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.subs, s)
+}
+
+// Publish implements cqrs.Transport: a copy of env goes to every group
+// subscribed to topic.
+func (t *Transport) Publish(ctx context.Context, topic cqrs.Topic, env *cqrs.Envelope) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	qs, err := t.broker.groupsOf(topic)
+	if err != nil {
+		return err
+	}
+	for _, q := range qs {
+		// Each group gets its own copy, as from a broker's store; the caller
+		// may reuse env once Publish returns.
+		if err := t.broker.enqueue(ctx, q, &item{env: env.Clone(), attempt: 1}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Subscribe implements cqrs.Transport.
+func (t *Transport) Subscribe(ctx context.Context, s cqrs.Subscription) (cqrs.Subscriber, error) {
+	if err := validateSub(s.Group, s.Instance, len(s.Topics)); err != nil {
+		return nil, err
+	}
+	sub := newSubscription(t, s.Concurrency)
+	if err := t.track(sub); err != nil {
+		return nil, err
+	}
+	for _, th := range s.Topics {
+		q := t.broker.queueFor(queueKey{topic: th.Topic, group: s.Group})
+		sub.wg.Add(1)
+		go sub.fetch(q, th.Handler)
+	}
+	return sub, nil
+}
+
+// Serve implements cqrs.Transport.
+func (t *Transport) Serve(ctx context.Context, s cqrs.Service) (cqrs.Subscriber, error) {
+	if err := validateSub(s.Group, s.Instance, len(s.Endpoints)); err != nil {
+		return nil, err
+	}
+	sub := newSubscription(t, s.Concurrency)
+	if err := t.track(sub); err != nil {
+		return nil, err
+	}
+	for _, ep := range s.Endpoints {
+		srv := &server{sub: sub, h: ep.Handler}
+		if err := t.broker.addServer(ep.Topic, s.Group, srv); err != nil {
+			_ = sub.Close(ctx)
+			return nil, err
+		}
+		topic := ep.Topic
+		sub.onClose = append(sub.onClose, func() { t.broker.removeServer(topic, s.Group, srv) })
+	}
+	return sub, nil
+}
+
+func validateSub(group, instance string, n int) error {
+	switch {
+	case group == "":
+		return errors.New("memory: subscription without a group")
+	case instance == "":
+		return errors.New("memory: subscription without an instance")
+	case n == 0:
+		return errors.New("memory: subscription without topics")
+	}
+	return nil
+}
+
+// Request implements cqrs.Transport: one instance of the first group
+// serving topic answers, within ctx.
+func (t *Transport) Request(ctx context.Context, topic cqrs.Topic, env *cqrs.Envelope) (*cqrs.Reply, error) {
+	srv, err := t.broker.pickServer(topic)
+	if err != nil {
+		return nil, err
+	}
+	return srv.call(ctx, env.Clone())
+}
+
+// ListDeadLetters implements cqrs.DeadLetters.
+func (t *Transport) ListDeadLetters(ctx context.Context, service string, limit int) ([]cqrs.DeadLetter, error) {
+	return t.broker.ListDeadLetters(ctx, service, limit)
+}
+
+// GetDeadLetter implements cqrs.DeadLetters.
+func (t *Transport) GetDeadLetter(ctx context.Context, id string) (cqrs.DeadLetter, error) {
+	return t.broker.GetDeadLetter(ctx, id)
+}
+
+// ReplayDeadLetter implements cqrs.DeadLetters.
+func (t *Transport) ReplayDeadLetter(ctx context.Context, id string) error {
+	return t.broker.ReplayDeadLetter(ctx, id)
+}
+
+// subscription is a running Subscribe or Serve: its fetchers and handlers.
+type subscription struct {
+	t       *Transport
+	ctx     context.Context // the handlers' context
+	cancel  context.CancelFunc
+	stop    chan struct{}
+	sem     chan struct{}
+	wg      sync.WaitGroup
+	once    sync.Once
+	onClose []func()
+}
+
+func newSubscription(t *Transport, concurrency int) *subscription {
+	if concurrency <= 0 {
+		concurrency = cqrs.DefaultConcurrency
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &subscription{t: t, ctx: ctx, cancel: cancel, stop: make(chan struct{}), sem: make(chan struct{}, concurrency)}
+}
+
+// Close implements cqrs.Subscriber.
+func (s *subscription) Close(ctx context.Context) error {
+	var err error
+	s.once.Do(func() {
+		for _, f := range s.onClose {
+			f()
+		}
+		close(s.stop)
+		done := make(chan struct{})
+		go func() { s.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			err = ctx.Err()
+			s.cancel()
+			<-done
+		}
+		s.cancel()
+		s.t.untrack(s)
+	})
+	return err
+}
+
+// fetch takes messages off q while there is room to run them.
+func (s *subscription) fetch(q *queue, h cqrs.DeliveryHandler) {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case s.sem <- struct{}{}:
+		}
+		select {
+		case <-s.stop:
+			<-s.sem
+			return
+		case it := <-q.ch:
+			s.wg.Add(1)
+			go s.deliver(q, it, h)
+		}
+	}
+}
+
+func (s *subscription) deliver(q *queue, it *item, h cqrs.DeliveryHandler) {
+	defer s.wg.Done()
+	defer func() { <-s.sem }()
+	env := *it.env // each delivery sees its own headers
+	env.Attempt = it.attempt
+	d := &delivery{b: s.t.broker, q: q, it: it, env: &env}
+	h.HandleDelivery(s.ctx, d)
+	if d.settled.CompareAndSwap(false, true) {
+		// An unsettled delivery is not lost: it comes back, as an unacked
+		// message does after the ack wait.
+		it.attempt++
+		_ = s.t.broker.redeliver(q, it, 0)
+	}
+}
+
+type delivery struct {
+	b       *Broker
+	q       *queue
+	it      *item
+	env     *cqrs.Envelope
+	settled atomic.Bool
+}
+
+func (d *delivery) Envelope() *cqrs.Envelope { return d.env }
+
+func (d *delivery) Ack(context.Context) error {
+	if !d.settled.CompareAndSwap(false, true) {
+		return errSettled
+	}
+	return nil
+}
+
+func (d *delivery) Nak(_ context.Context, delay time.Duration) error {
+	if !d.settled.CompareAndSwap(false, true) {
+		return errSettled
+	}
+	d.it.attempt++
+	return d.b.redeliver(d.q, d.it, delay)
+}
+
+func (d *delivery) DeadLetter(_ context.Context, dl *cqrs.DeadLetter) error {
+	if !d.settled.CompareAndSwap(false, true) {
+		return errSettled
+	}
+	return d.b.addDeadLetter(dl)
+}
+
+// server is one instance serving one topic.
+type server struct {
+	sub *subscription
+	h   cqrs.RequestHandler
+}
+
+// call runs the handler in the server's subscription and waits for its
+// reply until ctx ends; a late reply is dropped with its goroutine.
+func (s *server) call(ctx context.Context, env *cqrs.Envelope) (*cqrs.Reply, error) {
+	select {
+	case s.sub.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("memory: %s %s: %w", env.Kind, env.Name, ctx.Err())
+	case <-s.sub.stop:
+		return nil, cqrs.ErrClosed
+	}
+	hctx, cancel := s.sub.ctx, context.CancelFunc(func() {})
+	if dl, ok := ctx.Deadline(); ok {
+		hctx, cancel = context.WithDeadline(hctx, dl)
+	}
+	replies := make(chan *cqrs.Reply, 1)
+	s.sub.wg.Add(1)
+	go func() {
+		defer s.sub.wg.Done()
+		defer func() { <-s.sub.sem }()
+		defer cancel()
+		env.Attempt = 1
+		replies <- s.h.HandleRequest(hctx, env)
+	}()
+	select {
+	case r := <-replies:
+		if r == nil {
+			return nil, cqrs.Errorf(cqrs.CodeInternal, "memory: %s %s: handler gave no reply", env.Kind, env.Name)
+		}
+		return r, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("memory: %s %s: %w", env.Kind, env.Name, ctx.Err())
+	}
+}

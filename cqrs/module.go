@@ -1,0 +1,187 @@
+package cqrs
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync/atomic"
+
+	"go.uber.org/fx"
+
+	"github.com/catga-go/catga/internal/fxreg"
+)
+
+// Module provides the *Bus, with the behaviors added with Use, the
+// transport a module installs with ProvideTransport, and the Config,
+// *slog.Logger and IdempotencyStore in the container (each optional).
+//
+// The bus does not depend on its handlers, so a handler's constructor can
+// take the *Bus to publish. The handlers registered with Command, Query and
+// Event (HandlersParams) are given to Bus.Register, and Bus.Start and
+// Bus.Stop are hooked to the lifecycle, by app.Module, which orders them
+// after the handlers' own dependencies so the bus drains before those stop.
+var Module = fx.Module("cqrs", fx.Provide(provide))
+
+// Params are the bus's dependencies in fx.
+type Params struct {
+	fx.In
+
+	Config      Config               `optional:"true"`
+	Logger      *slog.Logger         `optional:"true"`
+	Idempotency IdempotencyStore     `optional:"true"`
+	Transports  []InstalledTransport `group:"catga.transports"`
+	Behaviors   []behaviorSet        `group:"catga.behaviors"`
+	Codecs      []Codec              `group:"catga.codecs"`
+}
+
+// HandlersParams are the handlers registered with Command, Query and Event.
+type HandlersParams struct {
+	fx.In
+
+	Handlers []Registration `group:"catga.handlers"`
+}
+
+// InstalledTransport is a transport a module offers the bus. A Fallback
+// one (the memory transport) is used only when no other is installed.
+type InstalledTransport struct {
+	Name      string
+	Transport Transport
+	Fallback  bool
+}
+
+// ProvideTransport installs the transport that ctor builds (ctor's
+// parameters come from the container). Install one besides the memory
+// fallback; two is a startup error naming both.
+func ProvideTransport(name string, ctor any) fx.Option {
+	return fxreg.Group("catga.transports", ctor, func(t Transport) InstalledTransport {
+		return InstalledTransport{Name: name, Transport: t}
+	})
+}
+
+// ProvideFallbackTransport installs the transport used when no other is.
+func ProvideFallbackTransport(name string, ctor any) fx.Option {
+	return fxreg.Group("catga.transports", ctor, func(t Transport) InstalledTransport {
+		return InstalledTransport{Name: name, Transport: t, Fallback: true}
+	})
+}
+
+// Command registers the handler of command C, which returns R. handler is a
+// CommandHandler[C, R], a func(context.Context, C) (R, error), or a
+// constructor of a CommandHandler[C, R] whose parameters fx provides.
+//
+// The type arguments are spelled out because Go cannot infer C and R from a
+// constructor's result; fx checks the constructor against them at startup.
+func Command[C, R any](handler any, opts ...HandlerOption) fx.Option {
+	if fn, ok := handler.(func(context.Context, C) (R, error)); ok {
+		handler = CommandHandlerFunc[C, R](fn)
+	}
+	return fxreg.Group("catga.handlers", handler, func(h CommandHandler[C, R]) Registration {
+		return HandleCommand(h, opts...)
+	})
+}
+
+// Query registers the handler of query Q, which returns R, as Command does.
+func Query[Q, R any](handler any, opts ...HandlerOption) fx.Option {
+	if fn, ok := handler.(func(context.Context, Q) (R, error)); ok {
+		handler = QueryHandlerFunc[Q, R](fn)
+	}
+	return fxreg.Group("catga.handlers", handler, func(h QueryHandler[Q, R]) Registration {
+		return HandleQuery(h, opts...)
+	})
+}
+
+// Event registers one handler of event E: an EventHandler[E], a
+// func(context.Context, E) error, or a constructor of an EventHandler[E].
+func Event[E any](handler any, opts ...HandlerOption) fx.Option {
+	if fn, ok := handler.(func(context.Context, E) error); ok {
+		handler = EventHandlerFunc[E](fn)
+	}
+	return fxreg.Group("catga.handlers", handler, func(h EventHandler[E]) Registration {
+		return HandleEvent(h, opts...)
+	})
+}
+
+type behaviorSet struct {
+	seq       uint64
+	behaviors []Behavior
+}
+
+var behaviorSeq atomic.Uint64
+
+// Use adds behaviors inside the default ones, around every dispatch and
+// delivery, in the order of the Use calls.
+func Use(behaviors ...Behavior) fx.Option {
+	set := behaviorSet{seq: behaviorSeq.Add(1), behaviors: behaviors}
+	return fx.Provide(fx.Annotate(func() behaviorSet { return set }, fx.ResultTags(`group:"catga.behaviors"`)))
+}
+
+// UseCodec adds a codec the bus decodes by its content type.
+func UseCodec(c Codec) fx.Option {
+	return fx.Provide(fx.Annotate(func() Codec { return c }, fx.ResultTags(`group:"catga.codecs"`)))
+}
+
+func provide(p Params) (*Bus, error) {
+	cfg := p.Config.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	t, err := chooseTransport(p.Transports)
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(p.Behaviors, func(i, j int) bool { return p.Behaviors[i].seq < p.Behaviors[j].seq })
+	var user []Behavior
+	for _, s := range p.Behaviors {
+		user = append(user, s.behaviors...)
+	}
+	inbox := p.Idempotency
+	if inbox == nil {
+		inbox = &MemoryInbox{}
+	}
+	return New(Options{
+		Service:   cfg.Service,
+		Instance:  cfg.Instance,
+		Transport: t,
+		Codecs:    p.Codecs,
+		Logger:    p.Logger,
+		Dispatch:  DefaultDispatch(p.Logger, user...),
+		Delivery: DefaultDelivery(p.Logger, DeliveryConfig{
+			Timeout:        cfg.HandlerTimeout,
+			Retry:          RetryPolicy{Attempts: cfg.RetryAttempts, Initial: cfg.RetryInitial, Max: cfg.RetryMax},
+			Idempotency:    inbox,
+			IdempotencyTTL: cfg.IdempotencyTTL,
+			Service:        cfg.Service,
+		}, user...),
+		MaxDeliver:  cfg.MaxDeliver,
+		MaxPayload:  cfg.MaxPayload,
+		Redelivery:  Backoff{Initial: cfg.RedeliveryInitial, Max: cfg.RedeliveryMax, Multiplier: 2, Jitter: 0.2},
+		Concurrency: cfg.Concurrency,
+	})
+}
+
+func chooseTransport(ts []InstalledTransport) (Transport, error) {
+	var chosen, fallback []InstalledTransport
+	for _, t := range ts {
+		if t.Fallback {
+			fallback = append(fallback, t)
+		} else {
+			chosen = append(chosen, t)
+		}
+	}
+	if len(chosen) == 0 {
+		chosen = fallback
+	}
+	switch len(chosen) {
+	case 0:
+		return nil, nil
+	case 1:
+		return chosen[0].Transport, nil
+	}
+	names := make([]string, len(chosen))
+	for i, t := range chosen {
+		names[i] = t.Name
+	}
+	return nil, fmt.Errorf("cqrs: %d transports installed (%s); install one", len(chosen), strings.Join(names, ", "))
+}

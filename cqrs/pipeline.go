@@ -1,0 +1,115 @@
+package cqrs
+
+import (
+	"context"
+	"time"
+)
+
+// Handler is one step of the pipeline every dispatch and delivery runs
+// through. The last step calls the typed handler.
+type Handler interface {
+	Handle(ctx context.Context, m Message) error
+}
+
+// HandlerFunc adapts a function to a Handler.
+type HandlerFunc func(ctx context.Context, m Message) error
+
+// Handle calls f.
+func (f HandlerFunc) Handle(ctx context.Context, m Message) error { return f(ctx, m) }
+
+// Behavior wraps a Handler, on the model of HTTP middleware. A behavior
+// passes on the Message it was given (it may not substitute its own).
+type Behavior func(next Handler) Handler
+
+// chain wraps h in behaviors, the first outermost. No behaviors, no chain.
+func chain(h Handler, behaviors []Behavior) Handler {
+	for i := len(behaviors) - 1; i >= 0; i-- {
+		h = behaviors[i](h)
+	}
+	return h
+}
+
+// Message is what behaviors see of the message in flight.
+type Message interface {
+	// ID is the message id; a local dispatch gets one on first use.
+	ID() string
+	Topic() Topic
+	// HandlerName names the handler this run is for (one event may have several).
+	HandlerName() string
+	// Envelope returns the headers (and, for a delivery, the payload).
+	Envelope() *Envelope
+	// Body returns the message value.
+	Body() any
+	// Delivered reports whether the message came through a transport.
+	Delivered() bool
+
+	validate() error
+}
+
+// MessageFrom returns the message whose handler is running in ctx.
+func MessageFrom(ctx context.Context) (Message, bool) {
+	m, ok := ctx.Value(messageKey).(Message)
+	return m, ok
+}
+
+type ctxKey struct{}
+
+var messageKey any = ctxKey{}
+
+// meta is what a call needs to know about its route.
+type meta struct {
+	topic     Topic
+	handler   string
+	validates bool
+	bus       *Bus
+}
+
+// call is one message in flight through the pipeline. It is also the
+// handler's context (it embeds its parent), which puts the message in the
+// context without another allocation.
+type call[M, R any] struct {
+	parent    context.Context
+	meta      *meta
+	env       Envelope
+	filled    bool
+	delivered bool
+	body      M
+	res       R
+}
+
+func newCall[M, R any](ctx context.Context, m *meta, body M) *call[M, R] {
+	return &call[M, R]{parent: ctx, meta: m, body: body}
+}
+
+func (c *call[M, R]) Deadline() (time.Time, bool) { return c.parent.Deadline() }
+func (c *call[M, R]) Done() <-chan struct{}       { return c.parent.Done() }
+func (c *call[M, R]) Err() error                  { return c.parent.Err() }
+func (c *call[M, R]) Value(key any) any {
+	if key == messageKey {
+		return c
+	}
+	return c.parent.Value(key)
+}
+
+func (c *call[M, R]) ID() string          { return c.Envelope().ID }
+func (c *call[M, R]) Topic() Topic        { return c.meta.topic }
+func (c *call[M, R]) HandlerName() string { return c.meta.handler }
+func (c *call[M, R]) Body() any           { return c.body }
+func (c *call[M, R]) Delivered() bool     { return c.delivered }
+
+// Envelope fills the headers of a local dispatch on first use, so a
+// dispatch that nobody asks about pays for no id.
+func (c *call[M, R]) Envelope() *Envelope {
+	if !c.filled {
+		c.filled = true
+		c.meta.bus.stamp(c.parent, &c.env, c.meta.topic)
+	}
+	return &c.env
+}
+
+func (c *call[M, R]) validate() error {
+	if !c.meta.validates {
+		return nil
+	}
+	return any(&c.body).(Validator).Validate()
+}

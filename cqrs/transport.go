@@ -1,0 +1,124 @@
+package cqrs
+
+import (
+	"context"
+	"time"
+)
+
+// Transport moves envelopes between processes. It is shaped after JetStream
+// pull consumers and Redis consumer groups so both fit without leaks:
+//
+//   - Publish stores an event or durable command; it returns once the broker
+//     has it (a JetStream publish ack, an XADD reply).
+//   - Subscribe joins a consumer group (the service) as one instance. Every
+//     group gets each message of its topics once; within a group one instance
+//     gets it. The transport sets Envelope.Attempt from the broker's delivery
+//     count and keeps a long-running handler's message (in-progress acks,
+//     pending-entry claims) on its own.
+//   - The bus settles each Delivery exactly once: Ack, Nak with a delay, or
+//     DeadLetter. Redelivery policy lives in the bus, not in transports.
+//   - Request and Serve carry Send and Ask: one instance of the owning group
+//     answers, no responder fails at once with ErrNoHandler, and the caller's
+//     context bounds the wait.
+//
+// Close of a Subscriber drains: it stops taking messages, lets the handlers
+// that started finish and settle until its context ends, then cancels theirs.
+// cqrstest.TestTransport is the contract in code.
+type Transport interface {
+	Publish(ctx context.Context, topic Topic, env *Envelope) error
+	Subscribe(ctx context.Context, s Subscription) (Subscriber, error)
+	Request(ctx context.Context, topic Topic, env *Envelope) (*Reply, error)
+	Serve(ctx context.Context, s Service) (Subscriber, error)
+}
+
+// Subscription asks a transport to deliver some topics to one instance of a
+// consumer group.
+type Subscription struct {
+	Group       string // consumer group: the service name
+	Instance    string // this instance: HOSTNAME, the pod name
+	Concurrency int    // most handlers in flight at once; 0 lets the transport choose
+	Topics      []TopicHandler
+}
+
+// TopicHandler binds one topic to the handler of its deliveries, so a
+// transport hands a message to its handler without looking up a name.
+type TopicHandler struct {
+	Topic   Topic
+	Handler DeliveryHandler
+}
+
+// Service asks a transport to answer requests for some topics as one
+// instance of the owning group.
+type Service struct {
+	Group       string
+	Instance    string
+	Concurrency int
+	Endpoints   []Endpoint
+}
+
+// Endpoint binds one command or query topic to the handler of its requests.
+type Endpoint struct {
+	Topic   Topic
+	Handler RequestHandler
+}
+
+// Subscriber is a running subscription or service.
+type Subscriber interface {
+	// Close stops taking messages and waits for handlers in flight until ctx
+	// ends; then it cancels their contexts and returns ctx's error.
+	Close(ctx context.Context) error
+}
+
+// Delivery is one message received from a transport, to be settled once.
+type Delivery interface {
+	Envelope() *Envelope
+	// Ack marks the message handled; it will not be delivered to the group again.
+	Ack(ctx context.Context) error
+	// Nak asks for redelivery after delay, with the attempt counted.
+	Nak(ctx context.Context, delay time.Duration) error
+	// DeadLetter stores dl (the transport assigns its ID) and removes the
+	// message from the group's queue.
+	DeadLetter(ctx context.Context, dl *DeadLetter) error
+}
+
+// DeliveryHandler handles deliveries of one topic. It settles every delivery.
+type DeliveryHandler interface {
+	HandleDelivery(ctx context.Context, d Delivery)
+}
+
+// DeliveryHandlerFunc adapts a function to a DeliveryHandler.
+type DeliveryHandlerFunc func(ctx context.Context, d Delivery)
+
+// HandleDelivery calls f.
+func (f DeliveryHandlerFunc) HandleDelivery(ctx context.Context, d Delivery) { f(ctx, d) }
+
+// RequestHandler answers requests of one topic.
+type RequestHandler interface {
+	HandleRequest(ctx context.Context, env *Envelope) *Reply
+}
+
+// RequestHandlerFunc adapts a function to a RequestHandler.
+type RequestHandlerFunc func(ctx context.Context, env *Envelope) *Reply
+
+// HandleRequest calls f.
+func (f RequestHandlerFunc) HandleRequest(ctx context.Context, env *Envelope) *Reply {
+	return f(ctx, env)
+}
+
+// Reply answers a request: a payload, or an error with its code.
+type Reply struct {
+	ContentType string
+	Payload     []byte
+	Err         *Error // only Code and Message cross the wire
+}
+
+// Reply header names, for transports that carry replies as headers.
+const (
+	HeaderErrorCode    = "Catga-Error-Code"
+	HeaderErrorMessage = "Catga-Error"
+)
+
+// ReplyError returns the reply for a failed request.
+func ReplyError(err error) *Reply {
+	return &Reply{Err: &Error{Code: CodeOf(err), Message: err.Error()}}
+}

@@ -1,0 +1,60 @@
+package httpmod
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5/middleware"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+type errNoteKey struct{}
+
+// errNote carries a handler's error to the access log, so a 5xx is logged
+// once, with the request it belongs to.
+type errNote struct{ err error }
+
+func noteError(r *http.Request, err error) {
+	if n, ok := r.Context().Value(errNoteKey{}).(*errNote); ok {
+		n.err = err
+	}
+}
+
+// AccessLog logs one line per request: method, path, status, bytes,
+// duration, request id, remote address; 5xx at error with the error, probes
+// at debug.
+func AccessLog(log *zap.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			note := &errNote{}
+			r = r.WithContext(context.WithValue(r.Context(), errNoteKey{}, note))
+			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+			next.ServeHTTP(ww, r)
+			status := ww.Status()
+			if status == 0 {
+				status = http.StatusOK
+			}
+			level := zapcore.InfoLevel
+			switch {
+			case status >= 500:
+				level = zapcore.ErrorLevel
+			case r.URL.Path == "/health" || r.URL.Path == "/ready" || r.URL.Path == "/metrics":
+				level = zapcore.DebugLevel
+			}
+			if ce := log.Check(level, "http request"); ce != nil {
+				fields := []zap.Field{
+					zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Int("status", status),
+					zap.Int("bytes", ww.BytesWritten()), zap.Duration("duration", time.Since(start)),
+					zap.String("request_id", middleware.GetReqID(r.Context())), zap.String("remote", r.RemoteAddr),
+				}
+				if note.err != nil && status >= 500 {
+					fields = append(fields, zap.Error(note.err))
+				}
+				ce.Write(fields...)
+			}
+		})
+	}
+}

@@ -1,0 +1,54 @@
+package httpmod
+
+import (
+	"github.com/go-chi/chi/v5"
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+
+	"github.com/catga-go/catga/internal/envconf"
+	"github.com/catga-go/catga/internal/fxreg"
+	"github.com/catga-go/catga/modules/health"
+)
+
+// Module provides the *Server (listening from start to stop) and its Config
+// from the environment. Routes added with Routes are mounted by app, after
+// the server's own hooks are registered, so the server stops last.
+var Module = fx.Module("httpmod", fx.Provide(LoadConfig, provide))
+
+// LoadConfig reads Config from the environment.
+func LoadConfig() (Config, error) { return envconf.Load[Config]() }
+
+// Params are the server's dependencies in fx.
+type Params struct {
+	fx.In
+
+	Lifecycle fx.Lifecycle
+	Config    Config
+	Health    *health.Registry `optional:"true"`
+	Logger    *zap.Logger      `optional:"true"`
+}
+
+func provide(p Params) (*Server, error) {
+	s, err := New(p.Config, p.Health, p.Logger)
+	if err != nil {
+		return nil, err
+	}
+	p.Lifecycle.Append(fx.Hook{OnStart: s.Start, OnStop: s.Stop})
+	return s, nil
+}
+
+// RoutesParams are the routes to mount, for app.
+type RoutesParams struct {
+	fx.In
+
+	Mounters []Mounter `group:"catga.routes"`
+}
+
+// Routes adds routes: a Mounter, a func(chi.Router), or a constructor of a
+// Mounter whose parameters fx provides.
+func Routes(routes any) fx.Option {
+	if fn, ok := routes.(func(chi.Router)); ok {
+		routes = MountFunc(fn)
+	}
+	return fxreg.Group("catga.routes", routes, func(m Mounter) Mounter { return m })
+}

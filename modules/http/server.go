@@ -1,0 +1,138 @@
+package httpmod
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"go.uber.org/zap"
+
+	"github.com/catga-go/catga/modules/health"
+)
+
+// Mounter adds routes to the router.
+type Mounter interface {
+	Mount(r chi.Router)
+}
+
+// MountFunc adapts a function to a Mounter.
+type MountFunc func(r chi.Router)
+
+// Mount calls f.
+func (f MountFunc) Mount(r chi.Router) { f(r) }
+
+// Server is the HTTP server. Build it with New, add routes with Mount,
+// then Start and Stop it (fx does both).
+type Server struct {
+	cfg    Config
+	log    *zap.Logger
+	router chi.Router
+	srv    *http.Server
+
+	mu   sync.Mutex
+	ln   net.Listener
+	done chan struct{}
+}
+
+// New returns a server for cfg, serving /health and /ready from reg (when
+// not nil). log may be nil.
+func New(cfg Config, reg *health.Registry, log *zap.Logger) (*Server, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID, middleware.RealIP, AccessLog(log), Recoverer(log), BodyLimit(cfg.MaxBodyBytes))
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		WriteProblem(w, r, Problem{Status: http.StatusNotFound, Code: "not_found", Detail: "no route " + r.Method + " " + r.URL.Path})
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		WriteProblem(w, r, Problem{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Detail: r.Method + " not allowed on " + r.URL.Path})
+	})
+	if reg != nil {
+		r.Method(http.MethodGet, "/health", reg.LiveHandler())
+		r.Method(http.MethodGet, "/ready", reg.ReadyHandler())
+	}
+	s := &Server{cfg: cfg, log: log, router: r}
+	s.srv = &http.Server{
+		Handler:           r,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		ErrorLog:          zap.NewStdLog(log.Named("http")),
+	}
+	return s, nil
+}
+
+// Mount adds the routes of ms.
+func (s *Server) Mount(ms ...Mounter) {
+	for _, m := range ms {
+		m.Mount(s.router)
+	}
+}
+
+// Router returns the router, to add routes or middleware directly.
+func (s *Server) Router() chi.Router { return s.router }
+
+// Handler returns the server's handler, for httptest.
+func (s *Server) Handler() http.Handler { return s.router }
+
+// Start listens on Config.Addr (a port in use fails here, not later) and
+// serves in the background until Stop.
+func (s *Server) Start(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln != nil {
+		return errors.New("httpmod: server already started")
+	}
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("httpmod: listen on HTTP_ADDR %s: %w", s.cfg.Addr, err)
+	}
+	s.ln = ln
+	s.done = make(chan struct{})
+	go func() {
+		defer close(s.done)
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("http server stopped", zap.Error(err))
+		}
+	}()
+	s.log.Info("http server listening", zap.String("addr", ln.Addr().String()))
+	return nil
+}
+
+// Addr returns the address the server listens on, once started.
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+// Stop shuts the server down gracefully until ctx ends, then closes what
+// is left.
+func (s *Server) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	done := s.done
+	s.mu.Unlock()
+	if done == nil {
+		return nil
+	}
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		err = errors.Join(err, s.srv.Close())
+	}
+	<-done
+	return err
+}
