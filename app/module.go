@@ -50,8 +50,8 @@ type orderParams struct {
 	Lifecycle fx.Lifecycle
 	Config    Config
 	Log       *zap.Logger
-	Server    *httpmod.Server  `optional:"true"`
-	Bus       *cqrs.Bus        `optional:"true"`
+	Server    *httpmod.Server `optional:"true"`
+	Bus       *cqrs.Bus       `optional:"true"`
 	Handlers  cqrs.HandlersParams
 	Health    *health.Registry `optional:"true"`
 	Checks    health.ChecksParams
