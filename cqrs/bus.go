@@ -208,7 +208,9 @@ func (b *Bus) Start(ctx context.Context) error {
 		s, err := b.transport.Serve(ctx, Service{Group: b.service, Instance: b.instance, Concurrency: b.concurrency, Endpoints: eps})
 		if err != nil {
 			err = fmt.Errorf("cqrs: serve %s: %w", b.service, err)
-			return errors.Join(err, b.closeSubs(ctx))
+			subs := b.subs
+			b.subs = nil
+			return errors.Join(err, closeAll(ctx, subs))
 		}
 		b.subs = append(b.subs, s)
 	}
@@ -220,18 +222,20 @@ func (b *Bus) Start(ctx context.Context) error {
 // handlers in flight until ctx ends.
 func (b *Bus) Stop(ctx context.Context) error {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	b.running = false
 	b.stopped = true
-	return b.closeSubs(ctx)
+	subs := b.subs
+	b.subs = nil
+	b.mu.Unlock()
+	// Drain without the lock: Check must answer (not ready) meanwhile.
+	return closeAll(ctx, subs)
 }
 
-func (b *Bus) closeSubs(ctx context.Context) error {
+func closeAll(ctx context.Context, subs []Subscriber) error {
 	var errs []error
-	for _, s := range b.subs {
+	for _, s := range subs {
 		errs = append(errs, s.Close(ctx))
 	}
-	b.subs = nil
 	return errors.Join(errs...)
 }
 

@@ -102,28 +102,52 @@ type Report struct {
 }
 
 // Ready runs every check and reports; ok is true when the registry is
-// serving and every check passed.
+// serving and every check passed. A check still running when the timeout
+// ends fails with the context's error: the probe answers in time even when
+// a check ignores its context (that check's goroutine ends when it returns).
 func (r *Registry) Ready(ctx context.Context) (rep Report, ok bool) {
 	r.mu.RLock()
 	checks := append([]Named(nil), r.checks...)
 	r.mu.RUnlock()
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	timeout := r.timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	results := make([]error, len(checks))
-	var wg sync.WaitGroup
+	type result struct {
+		i   int
+		err error
+	}
+	done := make(chan result, len(checks)) // buffered: a late check never blocks
 	for i, c := range checks {
-		wg.Add(1)
 		go func() {
-			defer wg.Done()
+			var err error
 			defer func() {
 				if v := recover(); v != nil {
-					results[i] = fmt.Errorf("check panicked: %v", v)
+					err = fmt.Errorf("check panicked: %v", v)
 				}
+				done <- result{i, err}
 			}()
-			results[i] = c.Checker.Check(ctx)
+			err = c.Checker.Check(ctx)
 		}()
 	}
-	wg.Wait()
+	results := make([]error, len(checks))
+	finished := make([]bool, len(checks))
+	for n := 0; n < len(checks); n++ {
+		select {
+		case res := <-done:
+			results[res.i], finished[res.i] = res.err, true
+			continue
+		case <-ctx.Done():
+		}
+		break
+	}
+	for i := range results {
+		if !finished[i] {
+			results[i] = ctx.Err() // as a check that honours its context reports
+		}
+	}
 	state := r.State()
 	ok = state == Serving
 	rep = Report{State: state.String(), Checks: make(map[string]CheckResult, len(checks))}
@@ -131,7 +155,8 @@ func (r *Registry) Ready(ctx context.Context) (rep Report, ok bool) {
 		if results[i] != nil {
 			ok = false
 			rep.Checks[c.Name] = CheckResult{Status: "fail", Error: results[i].Error()}
-		} else {
+		} else if _, seen := rep.Checks[c.Name]; !seen {
+			// A passing check never hides a failing one of the same name.
 			rep.Checks[c.Name] = CheckResult{Status: "ok"}
 		}
 	}

@@ -14,11 +14,20 @@ type errNoteKey struct{}
 
 // errNote carries a handler's error to the access log, so a 5xx is logged
 // once, with the request it belongs to.
-type errNote struct{ err error }
+type errNote struct {
+	err    error
+	logged bool // logged already (a panic, with its stack)
+}
 
 func noteError(r *http.Request, err error) {
-	if n, ok := r.Context().Value(errNoteKey{}).(*errNote); ok {
+	if n, ok := r.Context().Value(errNoteKey{}).(*errNote); ok && n.err == nil {
 		n.err = err
+	}
+}
+
+func noteLogged(r *http.Request) {
+	if n, ok := r.Context().Value(errNoteKey{}).(*errNote); ok {
+		n.logged = true
 	}
 }
 
@@ -50,7 +59,7 @@ func AccessLog(log *zap.Logger) func(http.Handler) http.Handler {
 					zap.Int("bytes", ww.BytesWritten()), zap.Duration("duration", time.Since(start)),
 					zap.String("request_id", middleware.GetReqID(r.Context())), zap.String("remote", r.RemoteAddr),
 				}
-				if note.err != nil && status >= 500 {
+				if note.err != nil && status >= 500 && !note.logged {
 					fields = append(fields, zap.Error(note.err))
 				}
 				ce.Write(fields...)

@@ -22,10 +22,13 @@ func Decode[T any](r *http.Request) (T, error) {
 	dec := json.NewDecoder(r.Body)
 	err := dec.Decode(&v)
 	if err == nil {
-		if dec.More() {
-			err = errors.New("more data after the JSON value")
-		} else if _, terr := dec.Token(); terr != io.EOF {
-			err = errors.New("more data after the JSON value")
+		// Only whitespace may follow the value; reading it may also hit
+		// the body limit, which must stay a 413.
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = terr
+			if err == nil {
+				err = errors.New("more data after the JSON value")
+			}
 		}
 	}
 	if err == nil {

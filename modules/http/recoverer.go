@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"runtime/debug"
 
+	"github.com/go-chi/chi/v5/middleware"
 	"go.uber.org/zap"
 )
 
@@ -23,7 +24,9 @@ func Recoverer(log *zap.Logger) func(http.Handler) http.Handler {
 				if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
 					panic(v)
 				}
-				log.Error("http handler panicked", zap.String("path", r.URL.Path), zap.Any("panic", v), zap.ByteString("stack", debug.Stack()))
+				log.Error("http handler panicked", zap.String("path", r.URL.Path), zap.String("request_id", middleware.GetReqID(r.Context())),
+					zap.Any("panic", v), zap.ByteString("stack", debug.Stack()))
+				noteLogged(r) // once, here, with the stack; not again in the access log
 				WriteError(w, r, fmt.Errorf("panic: %v", v))
 			}()
 			next.ServeHTTP(w, r)

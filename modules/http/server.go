@@ -29,10 +29,11 @@ func (f MountFunc) Mount(r chi.Router) { f(r) }
 // Server is the HTTP server. Build it with New, add routes with Mount,
 // then Start and Stop it (fx does both).
 type Server struct {
-	cfg    Config
-	log    *zap.Logger
-	router chi.Router
-	srv    *http.Server
+	cfg     Config
+	log     *zap.Logger
+	router  chi.Router
+	handler http.Handler
+	srv     *http.Server
 
 	mu   sync.Mutex
 	ln   net.Listener
@@ -50,20 +51,26 @@ func New(cfg Config, reg *health.Registry, log *zap.Logger) (*Server, error) {
 		log = zap.NewNop()
 	}
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, middleware.RealIP, AccessLog(log), Recoverer(log), BodyLimit(cfg.MaxBodyBytes))
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		WriteProblem(w, r, Problem{Status: http.StatusNotFound, Code: "not_found", Detail: "no route " + r.Method + " " + r.URL.Path})
+	r.NotFound(func(w http.ResponseWriter, req *http.Request) {
+		WriteProblem(w, req, Problem{Status: http.StatusNotFound, Code: "not_found", Detail: "no route " + req.Method + " " + req.URL.Path})
 	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		WriteProblem(w, r, Problem{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Detail: r.Method + " not allowed on " + r.URL.Path})
+	r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) {
+		for _, m := range allowed(r, req.URL.Path) {
+			w.Header().Add("Allow", m)
+		}
+		WriteProblem(w, req, Problem{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Detail: req.Method + " not allowed on " + req.URL.Path})
 	})
 	if reg != nil {
 		r.Method(http.MethodGet, "/health", reg.LiveHandler())
 		r.Method(http.MethodGet, "/ready", reg.ReadyHandler())
 	}
 	s := &Server{cfg: cfg, log: log, router: r}
+	// The middleware wraps the router rather than being added with Use, so
+	// it runs for every request, even before a route is mounted.
+	h := chi.Chain(middleware.RequestID, echoRequestID, middleware.RealIP, AccessLog(log), Recoverer(log), BodyLimit(cfg.MaxBodyBytes)).Handler(r)
+	s.handler = h
 	s.srv = &http.Server{
-		Handler:           r,
+		Handler:           h,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeout,
@@ -84,7 +91,28 @@ func (s *Server) Mount(ms ...Mounter) {
 func (s *Server) Router() chi.Router { return s.router }
 
 // Handler returns the server's handler, for httptest.
-func (s *Server) Handler() http.Handler { return s.router }
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// echoRequestID sends the request id back as X-Request-Id.
+func echoRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if id := middleware.GetReqID(r.Context()); id != "" {
+			w.Header().Set(middleware.RequestIDHeader, id)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// allowed lists the methods routes answers on path, for a 405's Allow.
+func allowed(routes chi.Routes, path string) []string {
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions} {
+		if routes.Match(chi.NewRouteContext(), m, path) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
 
 // Start listens on Config.Addr (a port in use fails here, not later) and
 // serves in the background until Stop.
