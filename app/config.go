@@ -84,6 +84,7 @@ func LoadBusConfig(c Config) (cqrs.Config, error) {
 		return bc, err
 	}
 	bc.Service, bc.Instance = c.Service, c.Instance
-	bc = bc.WithDefaults()
+	// Validate before defaults: an explicit CATGA_MAX_DELIVER=0 is an
+	// error, not a request for the default.
 	return bc, bc.Validate()
 }

@@ -361,7 +361,10 @@ func (rt *eventRoute[E]) consume(ctx context.Context, d Delivery) {
 		c := newCall[E, struct{}](ctx, &eh.meta, e)
 		c.env, c.filled, c.delivered = *env, true, true
 		if err := b.guard(func() error { return eh.deliver.Handle(c, c) }); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", eh.meta.handler, err))
+			if len(rt.handlers) > 1 { // say which one failed
+				err = fmt.Errorf("%s: %w", eh.meta.handler, err)
+			}
+			errs = append(errs, err)
 		}
 	}
 	b.settle(ctx, d, rt.t, joinErrors(errs))

@@ -6,6 +6,7 @@ require (
 	github.com/catga-go/catga v0.0.0
 	github.com/go-chi/chi/v5 v5.5.0
 	go.uber.org/fx v1.24.0
+	go.uber.org/goleak v1.3.0
 )
 
 require (

@@ -1,0 +1,37 @@
+# Catga for Go. `make test` is what CI runs (.ci/run calls it).
+GO        ?= go
+MODULES   := . examples/order-service
+PKGS_RACE ?= ./...
+BENCHTIME ?= 1s
+COUNT     ?= 1
+
+.PHONY: run test test-race lint build bench tidy
+
+## run: the example monolith on :8080 (HTTP_ADDR overrides)
+run:
+	cd examples/order-service && HTTP_ADDR=$${HTTP_ADDR:-:8080} LOG_FORMAT=$${LOG_FORMAT:-console} $(GO) run ./cmd/monolith
+
+## test: lint, then every test of every module, with the race detector
+test: lint
+	@set -e; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && $(GO) test -race -count=1 -timeout 20m ./...); done
+
+## test-race: the tests five times over, to shake out flakes
+test-race:
+	@set -e; for m in $(MODULES); do (cd $$m && $(GO) test -race -count=5 -timeout 30m ./...); done
+
+## lint: gofmt and go vet on every module
+lint:
+	@out=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	@set -e; for m in $(MODULES); do (cd $$m && $(GO) vet ./...); done
+
+## build: every package, and the example binaries into bin/
+build:
+	@set -e; for m in $(MODULES); do (cd $$m && $(GO) build ./...); done
+	cd examples/order-service && $(GO) build -o ../../bin/ ./cmd/...
+
+## bench: the benchmarks, with allocations
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(COUNT) ./cqrs/...
+
+tidy:
+	@set -e; for m in $(MODULES); do (cd $$m && $(GO) mod tidy); done

@@ -1,0 +1,142 @@
+package memory_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/memory"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var topic = cqrs.Topic{Kind: cqrs.KindEvent, Name: "Thing"}
+
+func env(id string) *cqrs.Envelope {
+	return &cqrs.Envelope{ID: id, Name: "Thing", Kind: cqrs.KindEvent, Payload: []byte(`{}`)}
+}
+
+func TestRequest_NoServerFailsAtOnce(t *testing.T) {
+	tr := memory.New(memory.Options{})
+	defer tr.Close(context.Background())
+	start := time.Now()
+	_, err := tr.Request(context.Background(), cqrs.Topic{Kind: cqrs.KindCommand, Name: "X"}, env("1"))
+	if !errors.Is(err, cqrs.ErrNoHandler) || time.Since(start) > 100*time.Millisecond {
+		t.Fatalf("err %v after %v, want ErrNoHandler at once", err, time.Since(start))
+	}
+}
+
+func TestPublish_FullQueueWaitsForContext(t *testing.T) {
+	tr := memory.New(memory.Options{QueueSize: 1})
+	defer tr.Close(context.Background())
+	// A group that subscribed once and is gone keeps its queue.
+	sub, err := tr.Subscribe(context.Background(), cqrs.Subscription{Group: "g", Instance: "i", Topics: []cqrs.TopicHandler{{
+		Topic: topic, Handler: cqrs.DeliveryHandlerFunc(func(ctx context.Context, d cqrs.Delivery) { _ = d.Ack(ctx) }),
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sub.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Publish(context.Background(), topic, env("1")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := tr.Publish(ctx, topic, env("2")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("publish to a full queue: %v, want the context's deadline", err)
+	}
+}
+
+func TestDelivery_UnsettledComesBack(t *testing.T) {
+	tr := memory.New(memory.Options{})
+	defer tr.Close(context.Background())
+	attempts := make(chan int, 2)
+	sub, err := tr.Subscribe(context.Background(), cqrs.Subscription{Group: "g", Instance: "i", Topics: []cqrs.TopicHandler{{
+		Topic: topic, Handler: cqrs.DeliveryHandlerFunc(func(ctx context.Context, d cqrs.Delivery) {
+			attempts <- d.Envelope().Attempt
+			if d.Envelope().Attempt == 2 {
+				_ = d.Ack(ctx)
+			} // the first delivery is left unsettled, as by a crashed handler
+		}),
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close(context.Background())
+	if err := tr.Publish(context.Background(), topic, env("1")); err != nil {
+		t.Fatal(err)
+	}
+	for want := 1; want <= 2; want++ {
+		select {
+		case got := <-attempts:
+			if got != want {
+				t.Fatalf("attempt %d, want %d", got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("attempt %d never came", want)
+		}
+	}
+}
+
+func TestReplay_GoesToItsGroupOnly(t *testing.T) {
+	b := memory.NewBroker(memory.Options{})
+	defer b.Close()
+	got := map[string]chan string{"a": make(chan string, 4), "b": make(chan string, 4)}
+	var deadLettered atomic.Bool
+	for g, ch := range got {
+		tr := memory.NewTransport(b)
+		sub, err := tr.Subscribe(context.Background(), cqrs.Subscription{Group: g, Instance: "i", Topics: []cqrs.TopicHandler{{
+			Topic: topic, Handler: cqrs.DeliveryHandlerFunc(func(ctx context.Context, d cqrs.Delivery) {
+				if g == "a" && deadLettered.CompareAndSwap(false, true) {
+					_ = d.DeadLetter(ctx, &cqrs.DeadLetter{Envelope: *d.Envelope(), Service: g, Attempts: 1})
+				} else {
+					_ = d.Ack(ctx)
+				}
+				ch <- d.Envelope().ID // after settling
+			}),
+		}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Close(context.Background())
+	}
+	if err := memory.NewTransport(b).Publish(context.Background(), topic, env("m1")); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []string{"a", "b"} {
+		<-got[g]
+	}
+	dls, _ := b.ListDeadLetters(context.Background(), "a", 0)
+	if len(dls) != 1 {
+		t.Fatalf("%d dead letters for a, want 1", len(dls))
+	}
+	if err := b.ReplayDeadLetter(context.Background(), dls[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case id := <-got["a"]:
+		if id != "m1" {
+			t.Fatalf("replayed %s, want m1", id)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("replay never reached group a")
+	}
+	select {
+	case id := <-got["b"]:
+		t.Fatalf("group b got %s again; a replay is for its group only", id)
+	case <-time.After(50 * time.Millisecond):
+	}
+	if left, _ := b.ListDeadLetters(context.Background(), "", 0); len(left) != 0 {
+		t.Fatalf("%d dead letters after replay, want 0", len(left))
+	}
+	if _, err := b.GetDeadLetter(context.Background(), dls[0].ID); cqrs.CodeOf(err) != cqrs.CodeNotFound {
+		t.Fatalf("get after replay: %v, want not_found", err)
+	}
+}
