@@ -313,6 +313,9 @@ func (s *server) call(ctx context.Context, env *cqrs.Envelope) (*cqrs.Reply, err
 	}()
 	select {
 	case r := <-replies:
+		if err := ctx.Err(); err != nil { // it came as the deadline passed: late
+			return nil, fmt.Errorf("memory: %s %s: %w", env.Kind, env.Name, err)
+		}
 		if r == nil {
 			return nil, cqrs.Errorf(cqrs.CodeInternal, "memory: %s %s: handler gave no reply", env.Kind, env.Name)
 		}

@@ -1,0 +1,277 @@
+package cqrstest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/catga-go/catga/cqrs"
+)
+
+func testCloseReopen(t *testing.T, h *harness) {
+	total, cycles := n(5000, 500), 5
+	c := newCollector()
+	group := h.group("durable")
+	open := func(i int) (cqrs.Transport, cqrs.Subscriber) {
+		tr := h.connect(t)
+		inst := fmt.Sprintf("cycle%d", i)
+		s := cqrs.Subscription{Group: group, Instance: inst, Concurrency: 8, Topics: []cqrs.TopicHandler{{
+			Topic: eventTopic, Handler: cqrs.DeliveryHandlerFunc(ack(c, inst)),
+		}}}
+		sub, err := tr.Subscribe(context.Background(), s)
+		if err != nil {
+			t.Fatalf("cycle %d subscribe: %v", i, err)
+		}
+		return tr, sub
+	}
+	closeSub := func(tr cqrs.Transport, sub cqrs.Subscriber) {
+		ctx, cancel := context.WithTimeout(context.Background(), h.f.timeout())
+		defer cancel()
+		if err := sub.Close(ctx); err != nil {
+			t.Errorf("close: %v", err)
+		}
+		closeTransport(t, tr)
+	}
+	tr, sub := open(0) // the group exists before the first event
+	want := keys("d", total)
+	pub := h.connect(t)
+	published := make(chan error, 1)
+	go func() {
+		for i, k := range want {
+			if err := pub.Publish(context.Background(), eventTopic, keyed(k)); err != nil {
+				published <- fmt.Errorf("publish %s: %w", k, err)
+				return
+			}
+			if i%50 == 0 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		published <- nil
+	}()
+	for i := 1; i <= cycles; i++ {
+		before := c.total()
+		deadline := time.Now().Add(h.f.timeout())
+		for c.total() < before+total/(cycles*2) && time.Now().Before(deadline) && !c.has(want) {
+			time.Sleep(2 * time.Millisecond)
+		}
+		closeSub(tr, sub) // a closed group keeps what arrives meanwhile
+		time.Sleep(20 * time.Millisecond)
+		tr, sub = open(i)
+	}
+	if err := <-published; err != nil {
+		t.Fatal(err)
+	}
+	h.eventually(func() bool { return c.has(want) }, func() string { return c.diff(want, false) })
+	closeSub(tr, sub)
+	if d := c.diff(want, false); d != "" {
+		t.Fatal(d)
+	}
+	t.Logf("%d events over %d cycles: %d deliveries (%d redelivered after a close)", total, cycles, c.total(), c.total()-total)
+}
+
+func testConcurrentClose(t *testing.T, h *harness) {
+	tr := h.connect(t)
+	// Warm the connection up so what it starts once is not counted as a leak.
+	warm := h.subscribe(tr, h.group("warm"), "w", 1, func(ctx context.Context, d cqrs.Delivery) { _ = d.Ack(ctx) }, eventTopic)
+	_ = warm
+	base := goleak.IgnoreCurrent()
+	var subs []cqrs.Subscriber
+	for i := range 10 {
+		s, err := tr.Subscribe(context.Background(), cqrs.Subscription{Group: h.group(fmt.Sprintf("g%d", i%3)), Instance: fmt.Sprintf("i%d", i),
+			Topics: []cqrs.TopicHandler{{Topic: eventTopic, Handler: cqrs.DeliveryHandlerFunc(func(ctx context.Context, d cqrs.Delivery) { _ = d.Ack(ctx) })}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		subs = append(subs, s)
+	}
+	for range 20 {
+		h.publish(tr, eventTopic, keyed("x"))
+	}
+	var wg sync.WaitGroup
+	panics := make(chan any, 20)
+	for _, s := range append(subs, subs...) { // each closed twice, all at once
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if v := recover(); v != nil {
+					panics <- v
+				}
+			}()
+			ctx, cancel := context.WithTimeout(context.Background(), h.f.timeout())
+			defer cancel()
+			_ = s.Close(ctx)
+		}()
+	}
+	wg.Wait()
+	close(panics)
+	for v := range panics {
+		t.Fatalf("Close panicked: %v", v)
+	}
+	var err error
+	h.eventually(func() bool { err = goleak.Find(base); return err == nil }, func() string { return fmt.Sprintf("goroutines left after closing: %v", err) })
+}
+
+func testContext(t *testing.T, h *harness) {
+	tr := h.connect(t)
+	started := make(chan struct{}, 1)
+	cancelled := make(chan error, 1)
+	sub, err := tr.Subscribe(context.Background(), cqrs.Subscription{Group: h.group("g"), Instance: "i1",
+		Topics: []cqrs.TopicHandler{{Topic: eventTopic, Handler: cqrs.DeliveryHandlerFunc(func(ctx context.Context, d cqrs.Delivery) {
+			started <- struct{}{}
+			select {
+			case <-ctx.Done():
+				cancelled <- ctx.Err()
+			case <-time.After(h.f.timeout()):
+				cancelled <- errors.New("never cancelled")
+			}
+			_ = d.Nak(context.WithoutCancel(ctx), 0)
+		})}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.publish(h.connect(t), eventTopic, keyed("block"))
+	select {
+	case <-started:
+	case <-time.After(h.f.timeout()):
+		t.Fatal("the handler never started")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	closed := time.Now()
+	_ = sub.Close(ctx)
+	if err := <-cancelled; !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("handler context: %v, want cancelled when the subscription closed", err)
+	}
+	if d := time.Since(closed); d > 5*time.Second {
+		t.Fatalf("Close took %v with a 100ms context", d)
+	}
+
+	expired, cancel2 := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel2()
+	start := time.Now()
+	if err := tr.Publish(expired, eventTopic, keyed("late")); err == nil {
+		t.Error("Publish with an expired context succeeded")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Publish with an expired context took %v", d)
+	}
+}
+
+func testDurableCommands(t *testing.T, h *harness) {
+	count := n(300, 60)
+	c := newCollector()
+	svc := h.group("owner")
+	reg := func(inst string) cqrs.Registration {
+		return cqrs.HandleCommand(cqrs.CommandHandlerFunc[suiteCommand, string](func(_ context.Context, cmd suiteCommand) (string, error) {
+			c.add(inst, cmd.Key)
+			return "", nil
+		}))
+	}
+	var owners []*cqrs.Bus
+	var trs []cqrs.Transport
+	for i := range 3 {
+		tr := h.connect(t)
+		trs = append(trs, tr)
+		owners = append(owners, h.bus(busOptions{service: svc, instance: fmt.Sprintf("o%d", i), transport: tr}, reg(fmt.Sprintf("o%d", i))))
+	}
+	caller := h.bus(busOptions{service: h.group("caller"), instance: "c1"})
+	want := keys("cmd", count)
+	for _, k := range want {
+		if err := caller.Dispatch(context.Background(), suiteCommand{Key: k}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.eventually(func() bool { return c.has(want) }, func() string { return c.diff(want, true) })
+	quiet()
+	if d := c.diff(want, true); d != "" {
+		t.Fatal(d)
+	}
+	t.Logf("commands per instance: %v", c.perInstance())
+	if !h.f.Persistent {
+		return
+	}
+	// Restart: every owner stops; commands sent meanwhile wait for them.
+	for i, b := range owners {
+		ctx, cancel := context.WithTimeout(context.Background(), h.f.timeout())
+		_ = b.Stop(ctx)
+		cancel()
+		closeTransport(t, trs[i])
+	}
+	later := keys("after", n(50, 10))
+	for _, k := range later {
+		if err := caller.Dispatch(context.Background(), suiteCommand{Key: k}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.bus(busOptions{service: svc, instance: "o-new"}, reg("o-new"))
+	all := append(append([]string(nil), want...), later...)
+	h.eventually(func() bool { return c.has(all) }, func() string { return c.diff(all, false) })
+	quiet()
+	if d := c.diff(all, true); d != "" {
+		t.Fatalf("after the restart: %s", d)
+	}
+}
+
+func testDrain(t *testing.T, h *harness) {
+	total := n(200, 60)
+	svc := h.group("svc")
+	var started, finished sync.Map
+	var cancelledHandlers atomic.Int32
+	handled := newCollector()
+	handler := func(inst string) cqrs.Registration {
+		return cqrs.HandleEvent(cqrs.EventHandlerFunc[suiteEvent](func(ctx context.Context, e suiteEvent) error {
+			started.Store(e.Key, true)
+			select {
+			case <-time.After(20 * time.Millisecond):
+			case <-ctx.Done():
+				cancelledHandlers.Add(1)
+				return ctx.Err()
+			}
+			handled.add(inst, e.Key)
+			finished.Store(e.Key, true)
+			return nil
+		}))
+	}
+	tr := h.connect(t)
+	b := h.bus(busOptions{service: svc, instance: "first", transport: tr, concurrency: 16}, handler("first"))
+	want := keys("e", total)
+	pub := h.bus(busOptions{service: h.group("pub"), instance: "p"})
+	for _, k := range want {
+		if err := pub.Publish(context.Background(), suiteEvent{Key: k}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.eventually(func() bool { return handled.total() >= 16 }, func() string { return "no handler finished" })
+	ctx, cancel := context.WithTimeout(context.Background(), h.f.timeout())
+	if err := b.Stop(ctx); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	cancel()
+	closeTransport(t, tr)
+	var unfinished []string
+	started.Range(func(k, _ any) bool {
+		if _, ok := finished.Load(k); !ok {
+			unfinished = append(unfinished, k.(string))
+		}
+		return true
+	})
+	if len(unfinished) > 0 || cancelledHandlers.Load() > 0 {
+		t.Fatalf("stop cut %d handlers short (%d cancelled): %s", len(unfinished), cancelledHandlers.Load(), list(unfinished))
+	}
+	firstRun := handled.total()
+	h.bus(busOptions{service: svc, instance: "second", concurrency: 16}, handler("second"))
+	h.eventually(func() bool { return handled.has(want) }, func() string { return handled.diff(want, false) })
+	quiet()
+	if d := handled.diff(want, false); d != "" {
+		t.Fatal(d)
+	}
+	t.Logf("%d events: %d handled before stop, %d after restart, %d handled twice", total, firstRun,
+		handled.perInstance()["second"], handled.total()-total)
+}
