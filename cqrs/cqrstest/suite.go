@@ -216,7 +216,9 @@ func (h *harness) waitDeadLetters(b *cqrs.Bus, service string, want int) []cqrs.
 	h.eventually(func() bool {
 		got, err = dls.ListDeadLetters(context.Background(), service, 0)
 		return err == nil && len(got) >= want
-	}, func() string { return fmt.Sprintf("%d dead letters of %s (err %v), want %d", len(got), service, err, want) })
+	}, func() string {
+		return fmt.Sprintf("%d dead letters of %s (err %v), want %d", len(got), service, err, want)
+	})
 	return got
 }
 
