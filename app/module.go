@@ -69,6 +69,9 @@ func order(p orderParams) error {
 	}
 	if p.Server != nil {
 		p.Server.Mount(p.Routes.Mounters...)
+		if p.Bus != nil && p.Server.MountDeadLetters(p.Bus) {
+			p.Log.Info("admin routes on: /catga/deadletters")
+		}
 	}
 	if p.Health != nil {
 		if p.Bus != nil {

@@ -15,6 +15,19 @@ type Config struct {
 	WriteTimeout      time.Duration `env:"HTTP_WRITE_TIMEOUT" envDefault:"30s"`
 	IdleTimeout       time.Duration `env:"HTTP_IDLE_TIMEOUT" envDefault:"120s"`
 	MaxBodyBytes      int64         `env:"HTTP_MAX_BODY_BYTES" envDefault:"1048576"`
+	// AdminToken turns the admin routes (dead letters) on and is the bearer
+	// token they require. Empty, the default: off.
+	AdminToken string `env:"HTTP_ADMIN_TOKEN"`
+}
+
+// String hides the admin token, so a logged Config leaks nothing.
+func (c Config) String() string {
+	token := ""
+	if c.AdminToken != "" {
+		token = "[set]"
+	}
+	return fmt.Sprintf("{Addr:%s ReadHeaderTimeout:%v ReadTimeout:%v WriteTimeout:%v IdleTimeout:%v MaxBodyBytes:%d AdminToken:%s}",
+		c.Addr, c.ReadHeaderTimeout, c.ReadTimeout, c.WriteTimeout, c.IdleTimeout, c.MaxBodyBytes, token)
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -50,6 +63,9 @@ func (c Config) Validate() error {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s: must be positive, got %v", name, d))
 		}
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < 16 {
+		errs = append(errs, fmt.Errorf("HTTP_ADMIN_TOKEN: %d characters; use at least 16", len(c.AdminToken)))
 	}
 	if c.MaxBodyBytes <= 0 {
 		errs = append(errs, fmt.Errorf("HTTP_MAX_BODY_BYTES: must be positive, got %d", c.MaxBodyBytes))

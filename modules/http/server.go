@@ -12,6 +12,7 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"go.uber.org/zap"
 
+	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/modules/health"
 )
 
@@ -85,6 +86,21 @@ func (s *Server) Mount(ms ...Mounter) {
 	for _, m := range ms {
 		m.Mount(s.router)
 	}
+}
+
+// MountDeadLetters mounts the dead-letter admin routes over bus's transport
+// when Config.AdminToken is set and the transport keeps dead letters. It
+// reports whether it did.
+func (s *Server) MountDeadLetters(bus *cqrs.Bus) bool {
+	if s.cfg.AdminToken == "" {
+		return false
+	}
+	dls, err := bus.DeadLetters()
+	if err != nil {
+		return false
+	}
+	s.Mount(DeadLetterRoutes(dls, s.cfg.AdminToken))
+	return true
 }
 
 // Router returns the router, to add routes or middleware directly.
