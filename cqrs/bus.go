@@ -303,10 +303,20 @@ func (b *Bus) encode(t Topic, v any) ([]byte, error) {
 	if err != nil {
 		return nil, Errorf(CodeInvalid, "cqrs: encode %s: %w", t, err)
 	}
-	if len(p) > b.maxPayload {
-		return nil, &PayloadTooLargeError{Name: t.Name, Size: len(p), Limit: b.maxPayload}
+	if limit := b.payloadLimit(); len(p) > limit {
+		return nil, &PayloadTooLargeError{Name: t.Name, Size: len(p), Limit: limit}
 	}
 	return p, nil
+}
+
+// payloadLimit is the bus's limit, or the transport's when that is smaller.
+func (b *Bus) payloadLimit() int {
+	if pl, ok := b.transport.(PayloadLimiter); ok {
+		if m := pl.MaxPayload(); m > 0 && m < b.maxPayload {
+			return m
+		}
+	}
+	return b.maxPayload
 }
 
 // decode unmarshals env's payload into v.

@@ -105,6 +105,13 @@ func (f RequestHandlerFunc) HandleRequest(ctx context.Context, env *Envelope) *R
 	return f(ctx, env)
 }
 
+// PayloadLimiter is implemented by a transport whose broker bounds a
+// message's size (NATS's max_payload). The bus refuses, at send, a payload
+// over the smaller of its own limit and this one.
+type PayloadLimiter interface {
+	MaxPayload() int // 0: not known yet
+}
+
 // Reply answers a request: a payload, or an error with its code.
 type Reply struct {
 	ContentType string

@@ -27,6 +27,10 @@ type Features struct {
 	MaxPayload int
 	// Timeout bounds each wait of a case; 0 means 20s.
 	Timeout time.Duration
+	// BrokerGoroutines names goroutines that belong to a broker running in
+	// the test process (a substring of their stack, such as
+	// "nats-server/v2/server."): the leak check ignores them.
+	BrokerGoroutines []string
 }
 
 func (f Features) timeout() time.Duration {

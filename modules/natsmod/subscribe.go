@@ -1,0 +1,439 @@
+package natsmod
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/catga-go/catga/cqrs"
+)
+
+// subscription is a running Subscribe: one durable pull consumer per topic
+// (and one for the group's replays), each with a fetch loop, sharing a bound
+// on handlers in flight.
+type subscription struct {
+	t     *Transport
+	group string
+	ctx   context.Context // the handlers' context
+	stop  chan struct{}
+	kill  context.CancelFunc
+	sem   chan struct{}
+	wg    sync.WaitGroup // fetchers and handlers
+	once  sync.Once
+
+	keepStop chan struct{}
+	keepWG   sync.WaitGroup
+	err   error
+	byTop map[cqrs.Topic]cqrs.DeliveryHandler
+
+	mu       sync.Mutex
+	iters    map[*fetcher]jetstream.MessagesContext
+	inflight map[*delivery]time.Time
+	failing  map[*fetcher]error
+}
+
+// fetcher is one consumer's loop.
+type fetcher struct {
+	stream string
+	cfg    jetstream.ConsumerConfig
+	handle func(jetstream.Msg)
+}
+
+// consumerName is a topic's durable consumer in a group.
+func consumerName(group string, t cqrs.Topic) string {
+	return group + "_" + t.Kind.String() + "_" + t.Name
+}
+
+// Subscribe implements cqrs.Transport. It creates (or updates) a durable
+// pull consumer per topic, named <group>_<kind>_<Name>: explicit ack, the
+// configured ack wait and max ack pending, no MaxDeliver of its own (the
+// bus counts attempts and dead-letters, so it must see every delivery).
+// Events start at the first message after the consumer is created;
+// commands from the first stored (they wait for their owner).
+func (t *Transport) Subscribe(ctx context.Context, s cqrs.Subscription) (cqrs.Subscriber, error) {
+	_, js, err := t.conn()
+	if err != nil {
+		return nil, err
+	}
+	if s.Group == "" || s.Instance == "" || len(s.Topics) == 0 {
+		return nil, fmt.Errorf("natsmod: subscription needs a group, an instance and topics (got %q, %q, %d)", s.Group, s.Instance, len(s.Topics))
+	}
+	conc := s.Concurrency
+	if conc <= 0 {
+		conc = cqrs.DefaultConcurrency
+	}
+	hctx, kill := context.WithCancel(context.Background())
+	sub := &subscription{
+		t: t, group: s.Group, ctx: hctx, kill: kill, stop: make(chan struct{}), keepStop: make(chan struct{}), sem: make(chan struct{}, conc),
+		byTop: map[cqrs.Topic]cqrs.DeliveryHandler{}, iters: map[*fetcher]jetstream.MessagesContext{},
+		inflight: map[*delivery]time.Time{}, failing: map[*fetcher]error{},
+	}
+	var fetchers []*fetcher
+	for _, th := range s.Topics {
+		if th.Topic.Kind != cqrs.KindEvent && th.Topic.Kind != cqrs.KindCommand {
+			kill()
+			return nil, fmt.Errorf("natsmod: subscribe to %s: only events and commands are durable", th.Topic)
+		}
+		sub.byTop[th.Topic] = th.Handler
+		deliver := jetstream.DeliverNewPolicy
+		if th.Topic.Kind == cqrs.KindCommand {
+			deliver = jetstream.DeliverAllPolicy
+		}
+		name := consumerName(s.Group, th.Topic)
+		h := th.Handler
+		fetchers = append(fetchers, &fetcher{
+			stream: t.cfg.streamOf(th.Topic.Kind),
+			cfg:    t.consumerConfig(name, t.subject(th.Topic), deliver, s.Group, th.Topic.String()),
+			handle: func(m jetstream.Msg) { sub.handle(m, h) },
+		})
+	}
+	fetchers = append(fetchers, &fetcher{
+		stream: t.cfg.dlqStream(),
+		cfg:    t.consumerConfig(s.Group+"_replay", t.replaySubject(s.Group, "", "")+">", jetstream.DeliverAllPolicy, s.Group, "replays"),
+		handle: sub.handleReplay,
+	})
+	// Create every consumer now, so a bad one fails Subscribe, not later.
+	for _, f := range fetchers {
+		if _, err := sub.consumer(ctx, js, f); err != nil {
+			kill()
+			return nil, err
+		}
+	}
+	t.mu.Lock()
+	t.subs[sub] = struct{}{}
+	t.mu.Unlock()
+	for _, f := range fetchers {
+		sub.wg.Add(1)
+		go sub.fetch(js, f, conc)
+	}
+	sub.keepWG.Add(1)
+	go sub.keepAlive()
+	return sub, nil
+}
+
+func (t *Transport) consumerConfig(name, subject string, deliver jetstream.DeliverPolicy, group, what string) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       name,
+		Description:   "catga: " + group + " " + what,
+		FilterSubject: subject,
+		DeliverPolicy: deliver,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       t.cfg.AckWait,
+		MaxDeliver:    -1,
+		MaxAckPending: t.cfg.MaxAckPending,
+	}
+}
+
+// consumer creates or updates f's consumer. A consumer that exists with a
+// setting that cannot change (its subject, its deliver policy) is an error
+// naming it; a work-queue subject consumed by another group too means two
+// services claim one command.
+func (s *subscription) consumer(ctx context.Context, js jetstream.JetStream, f *fetcher) (jetstream.Consumer, error) {
+	c, err := js.CreateOrUpdateConsumer(ctx, f.stream, f.cfg)
+	if err == nil {
+		return c, nil
+	}
+	if f.stream == s.t.cfg.commandsStream() && strings.Contains(err.Error(), "filtered consumer not unique") {
+		return nil, fmt.Errorf("natsmod: consumer %s on %s: another service already consumes %s; a command has one owning service: %w",
+			f.cfg.Durable, f.stream, f.cfg.FilterSubject, err)
+	}
+	return nil, fmt.Errorf("natsmod: consumer %s on %s (subject %s): %w", f.cfg.Durable, f.stream, f.cfg.FilterSubject, err)
+}
+
+// fetch pulls f's messages and starts a handler for each while there is
+// room, until the subscription stops. It recreates a consumer that fails
+// (a deleted consumer, a server restart with memory storage).
+func (s *subscription) fetch(js jetstream.JetStream, f *fetcher, conc int) {
+	defer s.wg.Done()
+	batch := min(s.t.cfg.FetchBatch, conc)
+	for attempt := 0; ; attempt++ {
+		if s.stopped() {
+			return
+		}
+		it, err := s.iterator(js, f, batch)
+		if err != nil {
+			s.setFailing(f, err)
+			if !s.sleep(backoff(attempt)) {
+				return
+			}
+			continue
+		}
+		s.setFailing(f, nil)
+		attempt = 0
+		if done := s.drainLoop(it, f); done {
+			return
+		}
+	}
+}
+
+// iterator opens f's message iterator, registered so Close can drain it.
+func (s *subscription) iterator(js jetstream.JetStream, f *fetcher, batch int) (jetstream.MessagesContext, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := s.consumer(ctx, js, f)
+	if err != nil {
+		return nil, err
+	}
+	it, err := c.Messages(jetstream.PullMaxMessages(batch))
+	if err != nil {
+		return nil, fmt.Errorf("natsmod: consume %s: %w", f.cfg.Durable, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.stop:
+		it.Stop()
+		return nil, cqrs.ErrClosed
+	default:
+	}
+	s.iters[f] = it
+	return it, nil
+}
+
+// drainLoop hands it's messages to handlers. It returns true when the
+// subscription stopped, false when the iterator failed and must be remade.
+func (s *subscription) drainLoop(it jetstream.MessagesContext, f *fetcher) bool {
+	defer func() {
+		s.mu.Lock()
+		delete(s.iters, f)
+		s.mu.Unlock()
+		it.Stop() // a drained iterator can keep its pull goroutine; Stop ends it
+	}()
+	for {
+		msg, err := it.Next()
+		if err != nil {
+			if s.stopped() {
+				return true
+			}
+			s.setFailing(f, fmt.Errorf("natsmod: consumer %s: %w", f.cfg.Durable, err))
+			it.Stop()
+			return !s.sleep(backoff(0))
+		}
+		select {
+		case s.sem <- struct{}{}:
+		case <-s.stop:
+			// Taken but not started: give it back now rather than after the ack wait.
+			_ = msg.Nak()
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer func() { <-s.sem }()
+			f.handle(msg)
+		}()
+	}
+}
+
+func (s *subscription) stopped() bool {
+	select {
+	case <-s.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// sleep waits d unless the subscription stops first; it reports whether it
+// slept the whole time.
+func (s *subscription) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.stop:
+		return false
+	}
+}
+
+func (s *subscription) setFailing(f *fetcher, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err == nil {
+		delete(s.failing, f)
+		return
+	}
+	if _, was := s.failing[f]; !was {
+		s.t.log.Warn("consumer failing; retrying", zap.String("consumer", f.cfg.Durable), zap.String("error", errText(err, s.t.cfg)))
+	}
+	s.failing[f] = err
+}
+
+// healthy reports the first failing consumer.
+func (s *subscription) healthy() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for f, err := range s.failing {
+		return fmt.Errorf("natsmod: consumer %s not fetching: %v", f.cfg.Durable, errText(err, s.t.cfg))
+	}
+	return nil
+}
+
+// handle runs one message's delivery.
+func (s *subscription) handle(msg jetstream.Msg, h cqrs.DeliveryHandler) {
+	env, err := cqrs.ParseHeaders(msg.Headers().Get, msg.Data())
+	md, merr := msg.Metadata()
+	if merr == nil {
+		env.Attempt = int(md.NumDelivered)
+	}
+	d := &delivery{msg: msg, env: env, sub: s}
+	if err != nil {
+		// Headers no handler can trust: dead-letter as they are.
+		_ = d.DeadLetter(context.Background(), &cqrs.DeadLetter{Envelope: *env, Error: err.Error(), Code: cqrs.CodeInvalid,
+			Attempts: env.Attempt, Service: s.group, Time: time.Now()})
+		return
+	}
+	s.track(d, true)
+	defer s.track(d, false)
+	h.HandleDelivery(s.ctx, d)
+	if d.settled.CompareAndSwap(false, true) {
+		_ = msg.Nak() // unsettled: redeliver, as after the ack wait but sooner
+	}
+}
+
+// handleReplay routes a replayed message to its topic's handler.
+func (s *subscription) handleReplay(msg jetstream.Msg) {
+	// <prefix>.dlq.replay.<group>.<kind>.<Name>
+	tokens := strings.Split(msg.Subject(), ".")
+	var topic cqrs.Topic
+	if len(tokens) >= 2 {
+		kind, err := cqrs.ParseKind(tokens[len(tokens)-2])
+		if err == nil {
+			topic = cqrs.Topic{Kind: kind, Name: tokens[len(tokens)-1]}
+		}
+	}
+	h, ok := s.byTop[topic]
+	if !ok {
+		h = cqrs.DeliveryHandlerFunc(func(ctx context.Context, d cqrs.Delivery) {
+			_ = d.DeadLetter(ctx, &cqrs.DeadLetter{Envelope: *d.Envelope(), Error: fmt.Sprintf("natsmod: replay of %s: group %s does not subscribe to it", topic, s.group),
+				Code: cqrs.CodeInvalid, Attempts: d.Envelope().Attempt, Service: s.group, Time: time.Now()})
+		})
+	}
+	s.handle(msg, h)
+}
+
+func (s *subscription) track(d *delivery, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if on {
+		s.inflight[d] = time.Now()
+	} else {
+		delete(s.inflight, d)
+	}
+}
+
+// keepAlive tells the server that handlers running longer than a third of
+// the ack wait are still at it, so their messages are not redelivered. It
+// runs until Close has waited for every handler.
+func (s *subscription) keepAlive() {
+	defer s.keepWG.Done()
+	every := s.t.cfg.AckWait / 3
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.keepStop:
+			return
+		case <-tick.C:
+		}
+		for _, d := range s.inflightSnapshot(every) {
+			if !d.settled.Load() {
+				_ = d.msg.InProgress()
+			}
+		}
+	}
+}
+
+func (s *subscription) inflightSnapshot(olderThan time.Duration) []*delivery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*delivery
+	now := time.Now()
+	for d, since := range s.inflight {
+		if now.Sub(since) >= olderThan {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// Close implements cqrs.Subscriber: it stops pulling, gives back what was
+// pulled but not started, lets handlers in flight finish until ctx ends,
+// then cancels their contexts.
+func (s *subscription) Close(ctx context.Context) error {
+	s.once.Do(func() {
+		s.mu.Lock()
+		close(s.stop)
+		for _, it := range s.iters {
+			it.Drain()
+		}
+		s.mu.Unlock()
+		done := make(chan struct{})
+		go func() { s.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			s.err = ctx.Err()
+			s.kill()
+			<-done
+		}
+		s.kill()
+		close(s.keepStop)
+		s.keepWG.Wait()
+		s.t.mu.Lock()
+		delete(s.t.subs, s)
+		s.t.mu.Unlock()
+	})
+	return s.err
+}
+
+// delivery is one JetStream message to settle.
+type delivery struct {
+	msg     jetstream.Msg
+	env     *cqrs.Envelope
+	sub     *subscription
+	settled atomic.Bool
+}
+
+var errSettled = errors.New("natsmod: delivery already settled")
+
+func (d *delivery) Envelope() *cqrs.Envelope { return d.env }
+
+// Ack implements cqrs.Delivery: a fire-and-forget ack, as at-least-once
+// needs; a lost ack means a redelivery, which idempotency absorbs.
+func (d *delivery) Ack(context.Context) error {
+	if !d.settled.CompareAndSwap(false, true) {
+		return errSettled
+	}
+	return d.msg.Ack()
+}
+
+// Nak implements cqrs.Delivery with NakWithDelay.
+func (d *delivery) Nak(_ context.Context, delay time.Duration) error {
+	if !d.settled.CompareAndSwap(false, true) {
+		return errSettled
+	}
+	return d.msg.NakWithDelay(delay)
+}
+
+// DeadLetter implements cqrs.Delivery: the record is stored in the DLQ
+// stream first, then the message is terminated. If storing fails the
+// message stays unsettled and comes back.
+func (d *delivery) DeadLetter(ctx context.Context, dl *cqrs.DeadLetter) error {
+	if !d.settled.CompareAndSwap(false, true) {
+		return errSettled
+	}
+	if err := d.sub.t.storeDeadLetter(ctx, dl); err != nil {
+		_ = d.msg.Nak()
+		return err
+	}
+	return d.msg.Term()
+}

@@ -1,0 +1,293 @@
+package natsmod
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/catga-go/catga/cqrs"
+)
+
+// headroom is what a message's headers may take of the server's max_payload.
+const headroom = 8 << 10
+
+// Transport is the NATS JetStream transport. Build it with New, connect it
+// with Start, drain it with Close.
+type Transport struct {
+	cfg  Config
+	name string
+	log  *zap.Logger
+
+	mu   sync.Mutex
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	subs map[*subscription]struct{}
+	srvs map[*service]struct{}
+}
+
+var (
+	_ cqrs.Transport      = (*Transport)(nil)
+	_ cqrs.DeadLetters    = (*Transport)(nil)
+	_ cqrs.PayloadLimiter = (*Transport)(nil)
+)
+
+// New returns a transport for cfg, not connected yet. name is the
+// connection's name, shown by the server (service/instance); log may be nil.
+func New(cfg Config, name string, log *zap.Logger) (*Transport, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Name != "" {
+		name = cfg.Name
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Transport{cfg: cfg, name: name, log: log.Named("natsmod"),
+		subs: map[*subscription]struct{}{}, srvs: map[*service]struct{}{}}, nil
+}
+
+// Config returns the transport's configuration.
+func (t *Transport) Config() Config { return t.cfg }
+
+// Start connects and creates or updates the streams. A server that cannot
+// be reached or refuses the credentials fails here, with an error that
+// names the servers and never a secret.
+func (t *Transport) Start(ctx context.Context) error {
+	opts, err := t.cfg.options(t.name)
+	if err != nil {
+		return err
+	}
+	opts = append(opts,
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			t.log.Warn("disconnected from NATS", zap.String("error", errText(err, t.cfg)))
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			t.log.Info("reconnected to NATS", zap.String("server", redactURL(nc.ConnectedUrl())))
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, s *nats.Subscription, err error) {
+			subj := ""
+			if s != nil {
+				subj = s.Subject
+			}
+			t.log.Warn("NATS async error", zap.String("subject", subj), zap.String("error", errText(err, t.cfg)))
+		}),
+	)
+	type result struct {
+		nc  *nats.Conn
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		nc, err := nats.Connect(t.cfg.URL, opts...)
+		done <- result{nc, err}
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-ctx.Done():
+		go func() { // the dial ends within NATS_CONNECT_TIMEOUT; close what it makes
+			if r := <-done; r.nc != nil {
+				r.nc.Close()
+			}
+		}()
+		return fmt.Errorf("natsmod: connect to %s: %w", redactURLs(t.cfg.URL), ctx.Err())
+	}
+	if r.err != nil {
+		return fmt.Errorf("natsmod: connect to %s: %w", redactURLs(t.cfg.URL), scrub(r.err, t.cfg))
+	}
+	js, err := jetstream.New(r.nc)
+	if err != nil {
+		r.nc.Close()
+		return fmt.Errorf("natsmod: jetstream: %w", err)
+	}
+	if err := ensureStreams(ctx, js, t.cfg); err != nil {
+		r.nc.Close()
+		return err
+	}
+	t.mu.Lock()
+	t.nc, t.js = r.nc, js
+	t.mu.Unlock()
+	t.log.Info("connected to NATS", zap.String("server", redactURL(r.nc.ConnectedUrl())),
+		zap.String("server_version", r.nc.ConnectedServerVersion()))
+	return nil
+}
+
+// conn returns the connection, or an error before Start and after Close.
+func (t *Transport) conn() (*nats.Conn, jetstream.JetStream, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.nc == nil {
+		return nil, nil, fmt.Errorf("natsmod: not connected: %w", cqrs.ErrClosed)
+	}
+	return t.nc, t.js, nil
+}
+
+// Close closes what is still subscribed (draining it until ctx ends), then
+// drains the connection: pending publishes are flushed before it closes.
+func (t *Transport) Close(ctx context.Context) error {
+	t.mu.Lock()
+	nc := t.nc
+	t.nc, t.js = nil, nil
+	var closers []cqrs.Subscriber
+	for s := range t.subs {
+		closers = append(closers, s)
+	}
+	for s := range t.srvs {
+		closers = append(closers, s)
+	}
+	t.mu.Unlock()
+	var errs []error
+	for _, s := range closers {
+		errs = append(errs, s.Close(ctx))
+	}
+	if nc == nil {
+		return errors.Join(errs...)
+	}
+	closed := make(chan struct{})
+	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	if err := nc.Drain(); err != nil {
+		nc.Close()
+		return errors.Join(append(errs, err)...)
+	}
+	select {
+	case <-closed:
+	case <-ctx.Done():
+		nc.Close()
+		<-closed
+		errs = append(errs, fmt.Errorf("natsmod: drain: %w", ctx.Err()))
+	}
+	return errors.Join(errs...)
+}
+
+// MaxPayload implements cqrs.PayloadLimiter: the server's max_payload less
+// room for headers, once connected.
+func (t *Transport) MaxPayload() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.nc == nil {
+		return 0
+	}
+	return int(t.nc.MaxPayload()) - headroom
+}
+
+// Check is the readiness check: connected, and every consumer fetching.
+func (t *Transport) Check(context.Context) error {
+	t.mu.Lock()
+	nc := t.nc
+	subs := make([]*subscription, 0, len(t.subs))
+	for s := range t.subs {
+		subs = append(subs, s)
+	}
+	t.mu.Unlock()
+	if nc == nil {
+		return errors.New("natsmod: not connected")
+	}
+	if st := nc.Status(); st != nats.CONNECTED {
+		return fmt.Errorf("natsmod: connection %s", st)
+	}
+	for _, s := range subs {
+		if err := s.healthy(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// subject returns a topic's durable subject: <prefix>.events.<Name>.
+func (t *Transport) subject(topic cqrs.Topic) string { return topic.Subject(t.cfg.Prefix) }
+
+// requestSubject returns a topic's request subject, <prefix>.rpc.commands.<Name>:
+// a stream that captures a subject answers requests to it with its own
+// publish ack, so requests use subjects no stream captures.
+func (t *Transport) requestSubject(topic cqrs.Topic) string {
+	return t.cfg.Prefix + ".rpc." + topic.Kind.Plural() + "." + topic.Name
+}
+
+// Publish implements cqrs.Transport: a JetStream publish with Nats-Msg-Id,
+// so a retried publish is stored once; it returns after the stream's ack.
+func (t *Transport) Publish(ctx context.Context, topic cqrs.Topic, env *cqrs.Envelope) error {
+	_, js, err := t.conn()
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if topic.Kind != cqrs.KindEvent && topic.Kind != cqrs.KindCommand {
+		return fmt.Errorf("natsmod: publish of a %s: only events and commands are durable", topic.Kind)
+	}
+	msg := &nats.Msg{Subject: t.subject(topic), Header: headersOf(env), Data: env.Payload}
+	if _, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID(env.ID)); err != nil {
+		if errors.Is(err, nats.ErrMaxPayload) {
+			return &cqrs.PayloadTooLargeError{Name: topic.Name, Size: len(env.Payload), Limit: t.MaxPayload()}
+		}
+		return fmt.Errorf("natsmod: publish %s: %w", msg.Subject, err)
+	}
+	return nil
+}
+
+// headersOf returns env's headers as NATS headers, kept as written.
+func headersOf(env *cqrs.Envelope) nats.Header {
+	h := make(nats.Header, 12)
+	env.EachHeader(func(k, v string) { h[k] = []string{v} })
+	return h
+}
+
+// headerDeadline carries the caller's deadline to the responder.
+const headerDeadline = "Catga-Deadline"
+
+// Request implements cqrs.Transport over NATS request/reply: one instance
+// of the owning service's queue group answers; no responder fails at once
+// with cqrs.ErrNoHandler; ctx (or NATS_REQUEST_TIMEOUT) bounds the wait.
+func (t *Transport) Request(ctx context.Context, topic cqrs.Topic, env *cqrs.Envelope) (*cqrs.Reply, error) {
+	nc, _, err := t.conn()
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t.cfg.RequestTimeout)
+		defer cancel()
+	}
+	dl, _ := ctx.Deadline()
+	msg := &nats.Msg{Subject: t.requestSubject(topic), Header: headersOf(env), Data: env.Payload}
+	msg.Header[headerDeadline] = []string{strconv.FormatInt(dl.UnixNano(), 10)}
+	resp, err := nc.RequestMsgWithContext(ctx, msg)
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		return nil, fmt.Errorf("%w for %s: no instance serves %s", cqrs.ErrNoHandler, topic, msg.Subject)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
+		return nil, fmt.Errorf("natsmod: %s: %w", topic, context.DeadlineExceeded)
+	case errors.Is(err, nats.ErrMaxPayload):
+		return nil, &cqrs.PayloadTooLargeError{Name: topic.Name, Size: len(env.Payload), Limit: t.MaxPayload()}
+	case err != nil:
+		return nil, fmt.Errorf("natsmod: request %s: %w", msg.Subject, err)
+	}
+	if code := resp.Header.Get(cqrs.HeaderErrorCode); code != "" {
+		return &cqrs.Reply{Err: &cqrs.Error{Code: cqrs.ParseCode(code), Message: resp.Header.Get(cqrs.HeaderErrorMessage)}}, nil
+	}
+	return &cqrs.Reply{ContentType: resp.Header.Get(cqrs.HeaderContentType), Payload: resp.Data}, nil
+}
+
+// errText is err's text without c's secrets.
+func errText(err error, c Config) string {
+	if err == nil {
+		return ""
+	}
+	return scrub(err, c).Error()
+}
+
+// backoff is the wait before retrying a failed consumer, by attempt.
+func backoff(attempt int) time.Duration {
+	d := 100 * time.Millisecond << min(attempt, 6)
+	return min(d, 5*time.Second)
+}
