@@ -1,0 +1,107 @@
+package natsmod_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/modules/natsmod/natstest"
+)
+
+type Tick struct {
+	N int `json:"n"`
+}
+
+// Events published while the server stops and starts again (same store)
+// twice: every publish the broker acknowledged is handled.
+func TestBrokerRestart_NothingAcknowledgedIsLost(t *testing.T) {
+	total := 10_000
+	if testing.Short() {
+		total = 2_000
+	}
+	srv := natstest.Start(t)
+	cfg := testConfig(srv)
+	var mu sync.Mutex
+	handled := map[int]int{}
+	consumer := connect(t, cfg, "consumer")
+	bus, err := cqrs.New(cqrs.Options{Service: "ticks", Instance: "c1", Transport: consumer, Concurrency: 64,
+		Redelivery: cqrs.Backoff{Initial: 50 * time.Millisecond, Max: 200 * time.Millisecond, Multiplier: 2}},
+		cqrs.HandleEvent(cqrs.EventHandlerFunc[Tick](func(_ context.Context, e Tick) error {
+			mu.Lock()
+			handled[e.N]++
+			mu.Unlock()
+			return nil
+		})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bus.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = bus.Stop(context.Background()) })
+
+	pub := connect(t, cfg, "publisher")
+	topic := cqrs.Topic{Kind: cqrs.KindEvent, Name: "Tick"}
+	var acked atomic.Int64
+	var retries atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range total {
+			env := &cqrs.Envelope{ID: cqrs.NewID(), Name: "Tick", Kind: cqrs.KindEvent, ContentType: "application/json",
+				Time: time.Now(), Payload: fmt.Appendf(nil, `{"n":%d}`, i)}
+			// A publish that fails is retried with the same id: stored once.
+			for {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				err := pub.Publish(ctx, topic, env)
+				cancel()
+				if err == nil {
+					acked.Add(1)
+					break
+				}
+				retries.Add(1)
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+	}()
+	for r := 1; r <= 2; r++ {
+		deadline := time.Now().Add(30 * time.Second)
+		for acked.Load() < int64(r*total/3) && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		srv.Shutdown()
+		time.Sleep(300 * time.Millisecond)
+		srv.StartAgain(t)
+	}
+	<-done
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		mu.Lock()
+		n := len(handled)
+		mu.Unlock()
+		if n == total || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var lost []int
+	dups := 0
+	for i := range total {
+		switch c := handled[i]; {
+		case c == 0:
+			lost = append(lost, i)
+		case c > 1:
+			dups += c - 1
+		}
+	}
+	t.Logf("%d events, 2 restarts: acknowledged %d, publish retries %d, lost %d, duplicates %d", total, acked.Load(), retries.Load(), len(lost), dups)
+	if len(lost) > 0 {
+		t.Fatalf("lost %d acknowledged events, first %v", len(lost), lost[:min(len(lost), 10)])
+	}
+}
