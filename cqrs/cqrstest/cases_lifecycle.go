@@ -129,7 +129,9 @@ func testConcurrentClose(t *testing.T, h *harness) {
 	}
 	var left []string
 	h.eventually(func() bool { left = newGoroutines(base, h.f.BrokerGoroutines); return len(left) == 0 },
-		func() string { return fmt.Sprintf("%d goroutines left after closing:\n%s", len(left), strings.Join(left, "\n\n")) })
+		func() string {
+			return fmt.Sprintf("%d goroutines left after closing:\n%s", len(left), strings.Join(left, "\n\n"))
+		})
 }
 
 func testContext(t *testing.T, h *harness) {

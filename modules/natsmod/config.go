@@ -18,9 +18,9 @@ import (
 // value, with defaults applied, connects to nats://127.0.0.1:4222.
 type Config struct {
 	URL      string `env:"NATS_URL" envDefault:"nats://127.0.0.1:4222"` // servers, comma separated
-	Name     string `env:"NATS_NAME"`                                     // connection name; default service/instance
-	Creds    string `env:"NATS_CREDS"`                                    // .creds file (JWT and nkey seed)
-	NkeySeed string `env:"NATS_NKEY_SEED"`                                // file holding an nkey user seed
+	Name     string `env:"NATS_NAME"`                                   // connection name; default service/instance
+	Creds    string `env:"NATS_CREDS"`                                  // .creds file (JWT and nkey seed)
+	NkeySeed string `env:"NATS_NKEY_SEED"`                              // file holding an nkey user seed
 	User     string `env:"NATS_USER"`
 	Password string `env:"NATS_PASSWORD"`
 	Token    string `env:"NATS_TOKEN"`
@@ -44,7 +44,7 @@ type Config struct {
 
 	AckWait        time.Duration `env:"NATS_ACK_WAIT" envDefault:"30s"`
 	MaxAckPending  int           `env:"NATS_MAX_ACK_PENDING" envDefault:"1000"`
-	FetchBatch     int           `env:"NATS_FETCH_BATCH" envDefault:"100"` // messages pulled at once, at most the bus's concurrency
+	FetchBatch     int           `env:"NATS_FETCH_BATCH" envDefault:"100"`     // messages pulled at once, at most the bus's concurrency
 	RequestTimeout time.Duration `env:"NATS_REQUEST_TIMEOUT" envDefault:"30s"` // for a Send or Ask whose context has no deadline
 }
 

@@ -11,8 +11,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
-	"github.com/catga-go/catga/modules/natsmod/natstest"
 	"github.com/catga-go/catga/modules/natsmod"
+	"github.com/catga-go/catga/modules/natsmod/natstest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -30,8 +30,8 @@ type subscription struct {
 
 	keepStop chan struct{}
 	keepWG   sync.WaitGroup
-	err   error
-	byTop map[cqrs.Topic]cqrs.DeliveryHandler
+	err      error
+	byTop    map[cqrs.Topic]cqrs.DeliveryHandler
 
 	mu       sync.Mutex
 	iters    map[*fetcher]jetstream.MessagesContext

@@ -4,8 +4,8 @@
 package main
 
 import (
-	"github.com/catga-go/catga/examples/order-service/shipping"
 	"github.com/catga-go/catga/examples/order-service/platform"
+	"github.com/catga-go/catga/examples/order-service/shipping"
 )
 
 func main() { platform.Run(shipping.Module) }
