@@ -68,6 +68,10 @@ func (t *Transport) Start(ctx context.Context) error {
 	}
 	opts = append(opts,
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err == nil { // our own drain or close
+				t.log.Debug("disconnected from NATS")
+				return
+			}
 			t.log.Warn("disconnected from NATS", zap.String("error", errText(err, t.cfg)))
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
