@@ -1,0 +1,250 @@
+package redismod
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Config is redismod's deployment data, from the environment.
+type Config struct {
+	URL        string `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0"` // redis:// or rediss://
+	Connection string `env:"REDIS_CONNECTION"`                                // host:port[,host:port]; several = Redis Cluster; wins over REDIS_URL
+	Cluster    bool   `env:"REDIS_CLUSTER"`                                   // one address that is a cluster endpoint
+	Username   string `env:"REDIS_USERNAME"`                                  // ACL user; overrides the URL's
+	Password   string `env:"REDIS_PASSWORD"`                                  // overrides the URL's
+	TLS        bool   `env:"REDIS_TLS"`                                       // TLS without rediss://
+	TLSCA      string `env:"REDIS_TLS_CA"`
+	TLSCert    string `env:"REDIS_TLS_CERT"`
+	TLSKey     string `env:"REDIS_TLS_KEY"`
+
+	PoolSize     int           `env:"REDIS_POOL_SIZE" envDefault:"0"` // 0: go-redis's default, 10 per CPU
+	DialTimeout  time.Duration `env:"REDIS_DIAL_TIMEOUT" envDefault:"5s"`
+	ReadTimeout  time.Duration `env:"REDIS_READ_TIMEOUT" envDefault:"3s"`
+	WriteTimeout time.Duration `env:"REDIS_WRITE_TIMEOUT" envDefault:"3s"`
+
+	Prefix   string `env:"REDIS_PREFIX" envDefault:"catga"` // keys: <prefix>:{events:<Name>}
+	HashTags bool   `env:"REDIS_HASH_TAGS" envDefault:"true"`
+
+	Block          time.Duration `env:"REDIS_BLOCK" envDefault:"2s"`              // XREADGROUP BLOCK
+	FetchBatch     int           `env:"REDIS_FETCH_BATCH" envDefault:"100"`       // XREADGROUP COUNT, at most the bus's concurrency
+	ClaimIdle      time.Duration `env:"REDIS_CLAIM_IDLE" envDefault:"30s"`        // a pending entry idle this long is taken over
+	ClaimInterval  time.Duration `env:"REDIS_CLAIM_INTERVAL" envDefault:"100ms"`  // how often XAUTOCLAIM looks
+	MaxLen         int64         `env:"REDIS_STREAM_MAX_LEN" envDefault:"1000000"` // hard cap of a stream's length
+	TrimInterval   time.Duration `env:"REDIS_TRIM_INTERVAL" envDefault:"30s"`
+	ConsumerIdle   time.Duration `env:"REDIS_CONSUMER_MAX_IDLE" envDefault:"1h"` // idle consumers without pending entries are removed
+	ReplyTTL       time.Duration `env:"REDIS_REPLY_TTL" envDefault:"1m"`
+	RequestTimeout time.Duration `env:"REDIS_REQUEST_TIMEOUT" envDefault:"30s"` // for a Send or Ask whose context has no deadline
+}
+
+// WithDefaults returns c with zero fields set to their defaults. HashTags
+// has no zero default: set it in code, or through REDIS_HASH_TAGS.
+func (c Config) WithDefaults() Config {
+	dur := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	if c.URL == "" {
+		c.URL = "redis://127.0.0.1:6379/0"
+	}
+	if c.Prefix == "" {
+		c.Prefix = "catga"
+	}
+	dur(&c.DialTimeout, 5*time.Second)
+	dur(&c.ReadTimeout, 3*time.Second)
+	dur(&c.WriteTimeout, 3*time.Second)
+	dur(&c.Block, 2*time.Second)
+	dur(&c.ClaimIdle, 30*time.Second)
+	dur(&c.ClaimInterval, 100*time.Millisecond)
+	dur(&c.TrimInterval, 30*time.Second)
+	dur(&c.ConsumerIdle, time.Hour)
+	dur(&c.ReplyTTL, time.Minute)
+	dur(&c.RequestTimeout, 30*time.Second)
+	if c.FetchBatch == 0 {
+		c.FetchBatch = 100
+	}
+	if c.MaxLen == 0 {
+		c.MaxLen = 1_000_000
+	}
+	return c
+}
+
+// Validate reports every bad field, named by its variable; no secret is
+// ever part of an error.
+func (c Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.Connection != "" {
+		for _, a := range strings.Split(c.Connection, ",") {
+			if _, _, err := net.SplitHostPort(strings.TrimSpace(a)); err != nil {
+				add("REDIS_CONNECTION: %q is not host:port", strings.TrimSpace(a))
+			}
+		}
+	} else if _, err := redis.ParseURL(c.URL); err != nil {
+		add("REDIS_URL: %s: %v", redactURL(c.URL), scrubText(err.Error(), c))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		add("REDIS_TLS_CERT and REDIS_TLS_KEY: set both or neither")
+	}
+	for name, f := range map[string]string{"REDIS_TLS_CA": c.TLSCA, "REDIS_TLS_CERT": c.TLSCert, "REDIS_TLS_KEY": c.TLSKey} {
+		if f != "" {
+			if _, err := os.Stat(f); err != nil {
+				add("%s: %v", name, err)
+			}
+		}
+	}
+	if c.Prefix == "" || strings.ContainsAny(c.Prefix, "{} \t\n") {
+		add("REDIS_PREFIX: %q: no spaces or braces", c.Prefix)
+	}
+	for name, d := range map[string]time.Duration{
+		"REDIS_DIAL_TIMEOUT": c.DialTimeout, "REDIS_READ_TIMEOUT": c.ReadTimeout, "REDIS_WRITE_TIMEOUT": c.WriteTimeout,
+		"REDIS_BLOCK": c.Block, "REDIS_CLAIM_IDLE": c.ClaimIdle, "REDIS_CLAIM_INTERVAL": c.ClaimInterval,
+		"REDIS_TRIM_INTERVAL": c.TrimInterval, "REDIS_CONSUMER_MAX_IDLE": c.ConsumerIdle, "REDIS_REPLY_TTL": c.ReplyTTL,
+		"REDIS_REQUEST_TIMEOUT": c.RequestTimeout,
+	} {
+		if d <= 0 {
+			add("%s: must be positive, got %v", name, d)
+		}
+	}
+	if c.ClaimIdle > 0 && c.ClaimIdle < time.Second {
+		add("REDIS_CLAIM_IDLE: at least 1s, got %v", c.ClaimIdle)
+	}
+	if c.PoolSize < 0 {
+		add("REDIS_POOL_SIZE: must not be negative, got %d", c.PoolSize)
+	}
+	if c.FetchBatch < 1 {
+		add("REDIS_FETCH_BATCH: must be at least 1, got %d", c.FetchBatch)
+	}
+	if c.MaxLen < 1000 {
+		add("REDIS_STREAM_MAX_LEN: at least 1000, got %d", c.MaxLen)
+	}
+	return errors.Join(errs...)
+}
+
+// String shows c without secrets.
+func (c Config) String() string {
+	pw := ""
+	if c.Password != "" {
+		pw = "[set]"
+	}
+	return fmt.Sprintf("{URL:%s Connection:%s Username:%s Password:%s TLS:%v Prefix:%s HashTags:%v}",
+		redactURL(c.URL), c.Connection, c.Username, pw, c.TLS || strings.HasPrefix(c.URL, "rediss://"), c.Prefix, c.HashTags)
+}
+
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		if i := strings.LastIndex(s, "@"); i >= 0 {
+			return "[redacted]@" + s[i+1:]
+		}
+		return s
+	}
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			return u.Redacted()
+		}
+	}
+	return u.String()
+}
+
+// scrubText removes c's password (from the field or the URL) from msg.
+func scrubText(msg string, c Config) string {
+	secrets := []string{c.Password}
+	if u, err := url.Parse(c.URL); err == nil && u.User != nil {
+		if p, ok := u.User.Password(); ok {
+			secrets = append(secrets, p)
+		}
+		msg = strings.ReplaceAll(msg, c.URL, redactURL(c.URL))
+	}
+	for _, s := range secrets {
+		if len(s) >= 3 {
+			msg = strings.ReplaceAll(msg, s, "[redacted]")
+		}
+	}
+	return msg
+}
+
+func scrub(err error, c Config) error {
+	if err == nil {
+		return nil
+	}
+	if m := scrubText(err.Error(), c); m != err.Error() {
+		return errors.New(m)
+	}
+	return err
+}
+
+// Options returns the go-redis options of c.
+func (c Config) Options() (*redis.UniversalOptions, error) {
+	o := &redis.UniversalOptions{
+		PoolSize: c.PoolSize, DialTimeout: c.DialTimeout, ReadTimeout: c.ReadTimeout, WriteTimeout: c.WriteTimeout,
+		ContextTimeoutEnabled: true,
+	}
+	if c.Connection != "" {
+		for _, a := range strings.Split(c.Connection, ",") {
+			o.Addrs = append(o.Addrs, strings.TrimSpace(a))
+		}
+	} else {
+		p, err := redis.ParseURL(c.URL)
+		if err != nil {
+			return nil, fmt.Errorf("REDIS_URL: %s: %s", redactURL(c.URL), scrubText(err.Error(), c))
+		}
+		o.Addrs, o.DB, o.Username, o.Password, o.TLSConfig = []string{p.Addr}, p.DB, p.Username, p.Password, p.TLSConfig
+	}
+	o.IsClusterMode = c.Cluster
+	if c.Username != "" {
+		o.Username = c.Username
+	}
+	if c.Password != "" {
+		o.Password = c.Password
+	}
+	if c.TLS || c.TLSCA != "" || c.TLSCert != "" {
+		tc := o.TLSConfig
+		if tc == nil {
+			tc = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		if c.TLSCA != "" {
+			pem, err := os.ReadFile(c.TLSCA)
+			if err != nil {
+				return nil, fmt.Errorf("REDIS_TLS_CA: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("REDIS_TLS_CA: %s holds no PEM certificate", c.TLSCA)
+			}
+			tc.RootCAs = pool
+		}
+		if c.TLSCert != "" {
+			cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+			if err != nil {
+				return nil, fmt.Errorf("REDIS_TLS_CERT and REDIS_TLS_KEY: %w", err)
+			}
+			tc.Certificates = []tls.Certificate{cert}
+		}
+		o.TLSConfig = tc
+	}
+	return o, nil
+}
+
+// NewClient returns a go-redis UniversalClient for c (a cluster client for
+// several addresses) and checks it with PING within ctx's deadline.
+func NewClient(c Config) (redis.UniversalClient, error) {
+	c = c.WithDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	o, err := c.Options()
+	if err != nil {
+		return nil, err
+	}
+	return redis.NewUniversalClient(o), nil
+}

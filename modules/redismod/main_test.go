@@ -1,0 +1,43 @@
+package redismod_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/catga-go/catga/modules/redismod"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// testConfig is a Config on url (or addrs, a cluster) with keys of its own.
+func testConfig(url string) redismod.Config {
+	return redismod.Config{
+		URL: url, Prefix: fmt.Sprintf("t%06x", rand.IntN(1<<24)), HashTags: true,
+		ClaimIdle: 2 * time.Second, ClaimInterval: 20 * time.Millisecond, Block: 200 * time.Millisecond,
+	}.WithDefaults()
+}
+
+// connect starts a transport on cfg with a client of its own, closed at cleanup.
+func connect(t *testing.T, cfg redismod.Config, name string) *redismod.Transport {
+	t.Helper()
+	tr, err := redismod.New(cfg, nil, name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := tr.Start(ctx); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = tr.Close(ctx)
+	})
+	return tr
+}

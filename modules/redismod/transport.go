@@ -1,0 +1,224 @@
+package redismod
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/catga-go/catga/cqrs"
+)
+
+// Transport is the Redis Streams transport.
+type Transport struct {
+	cfg    Config
+	k      keys
+	rdb    redis.UniversalClient
+	own    bool // New made the client: Close closes it
+	log    *zap.Logger
+	owner  string // this transport's reply list
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	closed bool
+
+	mu      sync.Mutex
+	started bool
+	subs    map[*subscription]struct{}
+	srvs    map[*subscription]struct{}
+	streams map[string]bool // stream keys this transport publishes to or reads
+	waiting map[string]chan *cqrs.Reply
+	replyOn bool
+}
+
+var (
+	_ cqrs.Transport   = (*Transport)(nil)
+	_ cqrs.DeadLetters = (*Transport)(nil)
+)
+
+// New returns a transport for cfg on rdb (nil: a client of its own, made
+// from cfg and closed by Close). name identifies this process in reply keys.
+func New(cfg Config, rdb redis.UniversalClient, name string, log *zap.Logger) (*Transport, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	own := false
+	if rdb == nil {
+		c, err := NewClient(cfg)
+		if err != nil {
+			return nil, err
+		}
+		rdb, own = c, true
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	if name == "" {
+		name = "client"
+	}
+	return &Transport{
+		cfg: cfg, k: keys{prefix: cfg.Prefix, tags: cfg.HashTags}, rdb: rdb, own: own, log: log.Named("redismod"),
+		owner: strings.NewReplacer("/", ":", " ", "_").Replace(name) + ":" + hex.EncodeToString(rnd[:]),
+		stop:  make(chan struct{}),
+		subs:  map[*subscription]struct{}{}, srvs: map[*subscription]struct{}{}, streams: map[string]bool{},
+		waiting: map[string]chan *cqrs.Reply{},
+	}, nil
+}
+
+// Client returns the go-redis client.
+func (t *Transport) Client() redis.UniversalClient { return t.rdb }
+
+// Start checks the connection and starts the janitor (trimming, idle
+// consumers). A server that refuses the credentials fails here, with an
+// error that never holds the password.
+func (t *Transport) Start(ctx context.Context) error {
+	if err := ping(ctx, t.rdb, t.cfg); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.started {
+		return nil
+	}
+	t.started = true
+	t.wg.Add(1)
+	go t.janitor()
+	return nil
+}
+
+// ping checks rdb, with an error naming the server and no secret.
+func ping(ctx context.Context, rdb redis.UniversalClient, c Config) error {
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		where := redactURL(c.URL)
+		if c.Connection != "" {
+			where = c.Connection
+		}
+		return fmt.Errorf("redismod: connect to %s: %w", where, scrub(err, c))
+	}
+	return nil
+}
+
+// Close closes what is still subscribed (draining it until ctx ends), stops
+// the janitor and reply reader, and closes the client if New made it.
+func (t *Transport) Close(ctx context.Context) error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.closed = true
+	var subs []*subscription
+	for s := range t.subs {
+		subs = append(subs, s)
+	}
+	for s := range t.srvs {
+		subs = append(subs, s)
+	}
+	t.mu.Unlock()
+	var errs []error
+	for _, s := range subs {
+		errs = append(errs, s.Close(ctx))
+	}
+	close(t.stop)
+	t.wg.Wait()
+	if t.own {
+		errs = append(errs, t.rdb.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func (t *Transport) isClosed() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.closed
+}
+
+// Check is the readiness check: PING answers and every consumer reads.
+func (t *Transport) Check(ctx context.Context) error {
+	if err := t.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redismod: ping: %w", scrub(err, t.cfg))
+	}
+	t.mu.Lock()
+	subs := make([]*subscription, 0, len(t.subs)+len(t.srvs))
+	for s := range t.subs {
+		subs = append(subs, s)
+	}
+	for s := range t.srvs {
+		subs = append(subs, s)
+	}
+	t.mu.Unlock()
+	for _, s := range subs {
+		if err := s.healthy(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *Transport) touch(stream string) {
+	t.mu.Lock()
+	t.streams[stream] = true
+	t.mu.Unlock()
+}
+
+// fields is an envelope as stream entry fields: its headers and "payload".
+func fields(env *cqrs.Envelope, extra ...any) []any {
+	out := make([]any, 0, 26+len(extra))
+	env.EachHeader(func(k, v string) { out = append(out, k, v) })
+	out = append(out, extra...)
+	return append(out, fieldPayload, env.Payload)
+}
+
+const fieldPayload = "payload"
+
+// envelopeOf reads an envelope back from an entry's fields.
+func envelopeOf(values map[string]any) (*cqrs.Envelope, error) {
+	get := func(k string) string { s, _ := values[k].(string); return s }
+	return cqrs.ParseHeaders(get, []byte(get(fieldPayload)))
+}
+
+// Publish implements cqrs.Transport with XADD; it returns once Redis has
+// the entry (with AOF fsync always, once it is on disk). Redis has no
+// publish dedup: a publish retried after a lost reply is stored twice, and
+// the idempotency inbox makes the handler run once.
+func (t *Transport) Publish(ctx context.Context, topic cqrs.Topic, env *cqrs.Envelope) error {
+	if t.isClosed() {
+		return cqrs.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if topic.Kind != cqrs.KindEvent && topic.Kind != cqrs.KindCommand {
+		return fmt.Errorf("redismod: publish of a %s: only events and commands are durable", topic.Kind)
+	}
+	key := t.k.stream(topic)
+	if err := t.rdb.XAdd(ctx, &redis.XAddArgs{Stream: key, Values: fields(env)}).Err(); err != nil {
+		return fmt.Errorf("redismod: XADD %s: %w", key, scrub(err, t.cfg))
+	}
+	t.touch(key)
+	return nil
+}
+
+// ensureGroup creates group on stream at start ("$" new entries, "0" all),
+// with the stream; an existing group is kept as it is.
+func (t *Transport) ensureGroup(ctx context.Context, stream, group, start string) error {
+	err := t.rdb.XGroupCreateMkStream(ctx, stream, group, start).Err()
+	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+		return fmt.Errorf("redismod: XGROUP CREATE %s %s: %w", stream, group, scrub(err, t.cfg))
+	}
+	t.touch(stream)
+	return nil
+}
+
+// msTime is Redis's TIME in milliseconds, for the XCLAIM TIME option.
+func msTime(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
