@@ -34,10 +34,10 @@ type Config struct {
 	Prefix   string `env:"REDIS_PREFIX" envDefault:"catga"` // keys: <prefix>:{events:<Name>}
 	HashTags bool   `env:"REDIS_HASH_TAGS" envDefault:"true"`
 
-	Block          time.Duration `env:"REDIS_BLOCK" envDefault:"2s"`              // XREADGROUP BLOCK
-	FetchBatch     int           `env:"REDIS_FETCH_BATCH" envDefault:"100"`       // XREADGROUP COUNT, at most the bus's concurrency
-	ClaimIdle      time.Duration `env:"REDIS_CLAIM_IDLE" envDefault:"30s"`        // a pending entry idle this long is taken over
-	ClaimInterval  time.Duration `env:"REDIS_CLAIM_INTERVAL" envDefault:"100ms"`  // how often XAUTOCLAIM looks
+	Block          time.Duration `env:"REDIS_BLOCK" envDefault:"2s"`               // XREADGROUP BLOCK
+	FetchBatch     int           `env:"REDIS_FETCH_BATCH" envDefault:"100"`        // XREADGROUP COUNT, at most the bus's concurrency
+	ClaimIdle      time.Duration `env:"REDIS_CLAIM_IDLE" envDefault:"30s"`         // a pending entry idle this long is taken over
+	ClaimInterval  time.Duration `env:"REDIS_CLAIM_INTERVAL" envDefault:"100ms"`   // how often XAUTOCLAIM looks
 	MaxLen         int64         `env:"REDIS_STREAM_MAX_LEN" envDefault:"1000000"` // hard cap of a stream's length
 	TrimInterval   time.Duration `env:"REDIS_TRIM_INTERVAL" envDefault:"30s"`
 	ConsumerIdle   time.Duration `env:"REDIS_CONSUMER_MAX_IDLE" envDefault:"1h"` // idle consumers without pending entries are removed

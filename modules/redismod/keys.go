@@ -27,7 +27,9 @@ func (k keys) stream(t cqrs.Topic) string { return k.tagged(t.Kind.Plural()+":"+
 func (k keys) requests(t cqrs.Topic) string { return k.tagged("rpc:"+t.Kind.Plural()+":"+t.Name, "") }
 
 // servers is the set of instances serving a topic, scored by heartbeat.
-func (k keys) servers(t cqrs.Topic) string { return k.tagged("rpc:"+t.Kind.Plural()+":"+t.Name, "servers") }
+func (k keys) servers(t cqrs.Topic) string {
+	return k.tagged("rpc:"+t.Kind.Plural()+":"+t.Name, "servers")
+}
 
 // replies is one transport's reply list.
 func (k keys) replies(owner string) string { return k.tagged("reply:"+owner, "") }
