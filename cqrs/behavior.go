@@ -175,9 +175,8 @@ func Retry(p RetryPolicy) Behavior {
 }
 
 // Idempotency skips a delivered message whose handler already succeeded:
-// an inbox keyed by (service, handler, message id) in store. A message that
-// another instance is running now is redelivered later. Local dispatches
-// carry no id worth keeping and pass through.
+// an inbox keyed by (service, handler, message id) in store. Local
+// dispatches carry no id worth keeping and pass through.
 func Idempotency(store IdempotencyStore, service string, ttl time.Duration) Behavior {
 	if ttl <= 0 {
 		ttl = DefaultIdempotencyTTL
@@ -188,27 +187,17 @@ func Idempotency(store IdempotencyStore, service string, ttl time.Duration) Beha
 				return next.Handle(ctx, m)
 			}
 			key := service + "/" + m.HandlerName() + "/" + m.ID()
-			lease := DefaultIdempotencyLease
-			if dl, ok := ctx.Deadline(); ok {
-				lease = time.Until(dl) + time.Second
-			}
-			state, err := store.Begin(ctx, key, lease)
+			done, err := store.Done(ctx, key)
 			if err != nil {
 				return Errorf(CodeUnavailable, "cqrs: idempotency store: %w", err)
 			}
-			switch state {
-			case StateDone:
+			if done {
 				return nil
-			case StateBusy:
-				return Errorf(CodeUnavailable, "cqrs: %s %s is being handled by another instance", m.Topic(), m.ID())
 			}
 			if err := next.Handle(ctx, m); err != nil {
-				if rerr := store.Release(context.WithoutCancel(ctx), key); rerr != nil {
-					return errors.Join(err, Errorf(CodeUnavailable, "cqrs: idempotency release: %w", rerr))
-				}
 				return err
 			}
-			if err := store.Commit(context.WithoutCancel(ctx), key, ttl); err != nil {
+			if err := store.MarkDone(context.WithoutCancel(ctx), key, ttl); err != nil {
 				// The handler succeeded; a redelivery will run it again. Say so.
 				return Errorf(CodeUnavailable, "cqrs: idempotency commit after success: %w", err)
 			}

@@ -9,29 +9,22 @@ import (
 
 // Idempotency defaults.
 const (
-	DefaultIdempotencyTTL   = 24 * time.Hour
-	DefaultIdempotencyLease = 5 * time.Minute
-	DefaultInboxSize        = 100_000
+	DefaultIdempotencyTTL = 24 * time.Hour
+	DefaultInboxSize      = 100_000
 )
 
-// IdempotencyState is what Begin found for a key.
-type IdempotencyState uint8
-
-// The states of a key.
-const (
-	StateNew  IdempotencyState = iota + 1 // claimed now: run the handler
-	StateDone                             // a run succeeded before: skip it
-	StateBusy                             // another run holds the lease: try later
-)
-
-// IdempotencyStore is the inbox behind the Idempotency behavior. Begin
-// claims key for lease (so a crashed run frees it), Commit marks it done for
-// ttl, Release frees it after a failed run. The memory store is the default;
-// redismod provides one every instance shares.
+// IdempotencyStore is the inbox behind the Idempotency behavior: it
+// remembers, for a TTL, the keys of messages whose handler succeeded. The
+// memory store is the default; redismod provides one every instance shares.
+//
+// It records success only, not a run in progress: a message whose handler
+// crashed must run again when it comes back, at once, not after a lease
+// runs out (by then the broker may have given up on it). Two instances run
+// the same message at once only when a broker hands it over while its
+// handler still runs, which the transports prevent with in-progress acks.
 type IdempotencyStore interface {
-	Begin(ctx context.Context, key string, lease time.Duration) (IdempotencyState, error)
-	Commit(ctx context.Context, key string, ttl time.Duration) error
-	Release(ctx context.Context, key string) error
+	Done(ctx context.Context, key string) (bool, error)
+	MarkDone(ctx context.Context, key string, ttl time.Duration) error
 }
 
 // MemoryInbox is an in-process IdempotencyStore holding at most Size keys;
@@ -41,60 +34,37 @@ type MemoryInbox struct {
 	Size int
 
 	mu    sync.Mutex
-	keys  map[string]inboxEntry
-	order []string // insertion order, for eviction
+	keys  map[string]time.Time // key -> expiry
+	order []string             // insertion order, for eviction
 	head  int
-}
-
-type inboxEntry struct {
-	done    bool
-	expires time.Time
 }
 
 var _ IdempotencyStore = (*MemoryInbox)(nil)
 
-// Begin implements IdempotencyStore.
-func (s *MemoryInbox) Begin(_ context.Context, key string, lease time.Duration) (IdempotencyState, error) {
+// Done implements IdempotencyStore.
+func (s *MemoryInbox) Done(_ context.Context, key string) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := time.Now()
-	if e, ok := s.keys[key]; ok && now.Before(e.expires) {
-		if e.done {
-			return StateDone, nil
-		}
-		return StateBusy, nil
+	exp, ok := s.keys[key]
+	if ok && time.Now().After(exp) {
+		delete(s.keys, key)
+		return false, nil
 	}
-	s.put(key, inboxEntry{expires: now.Add(lease)})
-	return StateNew, nil
+	return ok, nil
 }
 
-// Commit implements IdempotencyStore.
-func (s *MemoryInbox) Commit(_ context.Context, key string, ttl time.Duration) error {
+// MarkDone implements IdempotencyStore.
+func (s *MemoryInbox) MarkDone(_ context.Context, key string, ttl time.Duration) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.put(key, inboxEntry{done: true, expires: time.Now().Add(ttl)})
-	return nil
-}
-
-// Release implements IdempotencyStore.
-func (s *MemoryInbox) Release(_ context.Context, key string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.keys, key)
-	return nil
-}
-
-func (s *MemoryInbox) put(key string, e inboxEntry) {
 	if s.keys == nil {
-		s.keys = map[string]inboxEntry{}
+		s.keys = map[string]time.Time{}
 	}
 	if _, ok := s.keys[key]; !ok {
 		size := s.Size
 		if size <= 0 {
 			size = DefaultInboxSize
 		}
-		// Evict the oldest keys; a key already released may still sit in
-		// order, which only makes the bound conservative.
 		for len(s.keys) >= size && s.head < len(s.order) {
 			delete(s.keys, s.order[s.head])
 			s.order[s.head] = ""
@@ -105,10 +75,11 @@ func (s *MemoryInbox) put(key string, e inboxEntry) {
 		}
 		s.order = append(s.order, key)
 	}
-	s.keys[key] = e
+	s.keys[key] = time.Now().Add(ttl)
+	return nil
 }
 
-// compact drops from order the keys released or evicted, and repeats, so
+// compact drops from order the keys expired or evicted, and repeats, so
 // order stays within twice the bound whatever the traffic.
 func (s *MemoryInbox) compact() {
 	seen := make(map[string]bool, len(s.keys))

@@ -6,13 +6,17 @@ package inventory
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"slices"
 	"sync"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/fx"
 
 	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/examples/order-service/contracts"
+	"github.com/catga-go/catga/modules/redismod"
 )
 
 // OutOfStock is the SKU that is never in stock.
@@ -20,7 +24,7 @@ const OutOfStock = "OUT-OF-STOCK"
 
 // Module is the inventory service.
 var Module = fx.Module("inventory",
-	fx.Provide(fx.Annotate(NewMemoryStore, fx.As(new(Store)))),
+	fx.Provide(NewStore),
 	cqrs.Event[contracts.OrderCreated](NewReserver),
 )
 
@@ -50,6 +54,47 @@ func (r *Reserver) Handle(ctx context.Context, e contracts.OrderCreated) error {
 		return err
 	}
 	return r.bus.Publish(ctx, contracts.StockReserved{OrderID: e.OrderID, TotalCents: e.TotalCents})
+}
+
+// StoreParams choose the store: Redis when a client is provided.
+type StoreParams struct {
+	fx.In
+
+	Redis  redis.UniversalClient `optional:"true"`
+	Config redismod.Config       `optional:"true"`
+}
+
+// NewStore returns the store StoreParams choose.
+func NewStore(p StoreParams) Store {
+	if p.Redis != nil {
+		return &RedisStore{rdb: p.Redis, prefix: "{" + p.Config.WithDefaults().Prefix + ":stock}"}
+	}
+	return NewMemoryStore()
+}
+
+// RedisStore records reservations in Redis, one key per order, set once.
+type RedisStore struct {
+	rdb    redis.UniversalClient
+	prefix string
+}
+
+// Reserve implements Store.
+func (s *RedisStore) Reserve(ctx context.Context, orderID string, items []contracts.Item) error {
+	data, _ := json.Marshal(items)
+	return s.rdb.SetNX(ctx, s.prefix+":reservation:"+orderID, data, 0).Err()
+}
+
+// Reservation implements Store.
+func (s *RedisStore) Reservation(ctx context.Context, orderID string) ([]contracts.Item, bool, error) {
+	data, err := s.rdb.Get(ctx, s.prefix+":reservation:"+orderID).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	var items []contracts.Item
+	return items, true, json.Unmarshal(data, &items)
 }
 
 // MemoryStore is a Store in process memory.

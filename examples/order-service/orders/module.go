@@ -4,16 +4,18 @@ import (
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/fx"
 
 	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/examples/order-service/contracts"
 	httpmod "github.com/catga-go/catga/modules/http"
+	"github.com/catga-go/catga/modules/redismod"
 )
 
 // Module is the order service: its store, handlers and routes.
 var Module = fx.Module("orders",
-	fx.Provide(fx.Annotate(NewMemoryStore, fx.As(new(Store))), NewProjector),
+	fx.Provide(NewStore, NewProjector),
 	cqrs.Command[CreateOrder, OrderID](NewCreateOrderHandler),
 	cqrs.Query[GetOrder, Order](NewGetOrderHandler),
 	cqrs.Query[ListOrders, OrderList](NewListOrdersHandler),
@@ -25,6 +27,23 @@ var Module = fx.Module("orders",
 	cqrs.Event[contracts.OrderShipped](func(p *Projector) cqrs.EventHandlerFunc[contracts.OrderShipped] { return p.OrderShipped }),
 	httpmod.Routes(NewRoutes),
 )
+
+// StoreParams choose the store: Redis when a client is provided (the
+// services add redismod when REDIS_URL is set), memory otherwise.
+type StoreParams struct {
+	fx.In
+
+	Redis  redis.UniversalClient `optional:"true"`
+	Config redismod.Config       `optional:"true"`
+}
+
+// NewStore returns the store StoreParams choose.
+func NewStore(p StoreParams) Store {
+	if p.Redis != nil {
+		return NewRedisStore(p.Redis, p.Config.WithDefaults().Prefix)
+	}
+	return NewMemoryStore()
+}
 
 // NewRoutes serves POST /orders, GET /orders/{id} and GET /orders?status=.
 func NewRoutes(bus *cqrs.Bus) httpmod.MountFunc {

@@ -6,17 +6,20 @@ package payment
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/fx"
 
 	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/examples/order-service/contracts"
 	httpmod "github.com/catga-go/catga/modules/http"
+	"github.com/catga-go/catga/modules/redismod"
 )
 
 // Limit is the largest total charged, in cents.
@@ -24,7 +27,7 @@ const Limit = 1_000_000
 
 // Module is the payment service.
 var Module = fx.Module("payment",
-	fx.Provide(fx.Annotate(NewMemoryStore, fx.As(new(Store)))),
+	fx.Provide(NewStore),
 	cqrs.Event[contracts.StockReserved](NewCharger),
 	cqrs.Query[ListCharges, ChargeList](NewListChargesHandler),
 	httpmod.Routes(NewRoutes),
@@ -99,6 +102,50 @@ func NewRoutes(bus *cqrs.Bus) httpmod.MountFunc {
 			return ListCharges{OrderID: r.URL.Query().Get("order_id")}, nil
 		}))
 	}
+}
+
+// StoreParams choose the store: Redis when a client is provided.
+type StoreParams struct {
+	fx.In
+
+	Redis  redis.UniversalClient `optional:"true"`
+	Config redismod.Config       `optional:"true"`
+}
+
+// NewStore returns the store StoreParams choose.
+func NewStore(p StoreParams) Store {
+	if p.Redis != nil {
+		return &RedisStore{rdb: p.Redis, prefix: "{" + p.Config.WithDefaults().Prefix + ":payments}"}
+	}
+	return NewMemoryStore()
+}
+
+// RedisStore keeps each order's charges in a Redis list.
+type RedisStore struct {
+	rdb    redis.UniversalClient
+	prefix string
+}
+
+// AddCharge implements Store.
+func (s *RedisStore) AddCharge(ctx context.Context, c Charge) error {
+	data, _ := json.Marshal(c)
+	return s.rdb.RPush(ctx, s.prefix+":charges:"+c.OrderID, data).Err()
+}
+
+// Charges implements Store.
+func (s *RedisStore) Charges(ctx context.Context, orderID string) ([]Charge, error) {
+	raw, err := s.rdb.LRange(ctx, s.prefix+":charges:"+orderID, 0, -1).Result()
+	if err != nil {
+		return nil, err
+	}
+	cs := make([]Charge, 0, len(raw))
+	for _, r := range raw {
+		var c Charge
+		if err := json.Unmarshal([]byte(r), &c); err == nil {
+			cs = append(cs, c)
+		}
+	}
+	return cs, nil
 }
 
 // MemoryStore is a Store in process memory.

@@ -1,6 +1,7 @@
 // Package platform is what the example's service binaries share: the
-// transport chosen by CATGA_TRANSPORT (nats, the default; memory for one
-// process alone).
+// transport chosen by CATGA_TRANSPORT (nats, the default; redis; memory for
+// one process alone) and the stores: Redis when REDIS_URL or
+// REDIS_CONNECTION is set, memory otherwise.
 package platform
 
 import (
@@ -12,17 +13,26 @@ import (
 	"github.com/catga-go/catga"
 	"github.com/catga-go/catga/app"
 	"github.com/catga-go/catga/modules/natsmod"
+	"github.com/catga-go/catga/modules/redismod"
 )
 
-// Transport returns the module of the transport CATGA_TRANSPORT names.
+// Transport returns the modules of the transport CATGA_TRANSPORT names,
+// and of Redis for the stores when REDIS_URL or REDIS_CONNECTION is set.
 func Transport() fx.Option {
+	redisSet := os.Getenv("REDIS_URL") != "" || os.Getenv("REDIS_CONNECTION") != ""
+	stores := fx.Options()
+	if redisSet {
+		stores = redismod.StoreModule
+	}
 	switch t := os.Getenv("CATGA_TRANSPORT"); t {
 	case "", "nats":
-		return natsmod.Module
+		return fx.Options(natsmod.Module, stores)
+	case "redis":
+		return redismod.Module
 	case "memory":
-		return fx.Options()
+		return stores
 	default:
-		return fx.Error(fmt.Errorf("CATGA_TRANSPORT: want nats or memory, got %q", t))
+		return fx.Error(fmt.Errorf("CATGA_TRANSPORT: want nats, redis or memory, got %q", t))
 	}
 }
 

@@ -1,0 +1,66 @@
+// Package redismod is the Redis Streams transport, the idempotency inbox on
+// Redis, and the shared client the example's stores use.
+//
+//	fx.New(catga.Module, redismod.Module, orders.Module).Run() // REDIS_URL=redis://redis:6379/0
+//
+// StoreModule is the same without the transport (client, inbox, readiness),
+// for a service on NATS that keeps its state in Redis.
+//
+// # Streams
+//
+// One stream per message name: <prefix>:{events:<Name>} and
+// <prefix>:{commands:<Name>}; the hash tag (REDIS_HASH_TAGS, on by default)
+// lets a cluster place each stream, and keeps a stream's own keys with it.
+// Each service (CATGA_SERVICE) is a consumer group, created with the stream
+// when missing (events from "$", the new ones; commands from "0", which wait
+// for their owner); each instance (HOSTNAME) is a consumer. Readers call
+// XREADGROUP COUNT (REDIS_FETCH_BATCH, at most the bus's concurrency) with
+// BLOCK (REDIS_BLOCK) per stream, and acknowledge with XACK after success.
+//
+// A failed delivery stays pending: a nak sets its idle time with XCLAIM
+// TIME so that XAUTOCLAIM, which every instance runs every
+// REDIS_CLAIM_INTERVAL for entries idle over REDIS_CLAIM_IDLE, takes it
+// again when the delay is over. The same XAUTOCLAIM takes over the entries
+// of a consumer that died or stalls; a handler that runs long has its
+// entries' idle time reset, so nobody takes them while it works. The
+// attempt is the entry's delivery count (XPENDING), which drives the bus's
+// dead-lettering after CATGA_MAX_DELIVER. Dead letters go to
+// <prefix>:{dlq}:records; a replay to the service's own
+// <prefix>:{replay:<service>}.
+//
+// Redis has no publish dedup: a publish retried after a lost reply (go-redis
+// retries on a broken connection) can be stored twice; the inbox absorbs it.
+// With AOF (appendfsync always) an acknowledged XADD survives a crash.
+//
+// # Trimming and idle consumers
+//
+// See Transport.Trim: streams are trimmed only up to what every group has
+// acknowledged; REDIS_STREAM_MAX_LEN caps a stream a stalled group would
+// grow, and what the cap drops unacknowledged is counted and logged.
+// Consumers idle over REDIS_CONSUMER_MAX_IDLE with nothing pending are
+// removed.
+//
+// # Requests
+//
+// Send and Ask: see rpc.go. A request stream per command or query read by
+// the owning group; replies on a list per process; a heartbeat set so that
+// a request with no live responder fails at once with cqrs.ErrNoHandler.
+//
+// # Inbox
+//
+// Inbox marks a (service, handler, message id) done with SET and an expiry
+// (CATGA_IDEMPOTENCY_TTL). DESIGN names SET NX; plain SET is used because
+// the mark is written once the handler succeeded, when writing it again is
+// harmless, and a "busy" lease taken before the handler would outlive a
+// crashed handler and dead-letter its message.
+//
+// # Connection
+//
+// REDIS_URL (redis:// or rediss://), or REDIS_CONNECTION host:port[,...]
+// where several addresses mean Redis Cluster; REDIS_USERNAME and
+// REDIS_PASSWORD (ACL) override the URL's; TLS by rediss://, REDIS_TLS and
+// the CA, certificate and key files. Built on go-redis's UniversalClient.
+// Passwords are redacted from errors, logs and Config.String.
+//
+// Libraries: github.com/redis/go-redis/v9.
+package redismod
