@@ -231,12 +231,29 @@ func orderCases(n int) []orderCase {
 // order reaches its state; it returns the ids of the paid orders.
 func runOrders(t *testing.T, orderBases []string, cases []orderCase) []string {
 	t.Helper()
+	return waitOrders(t, orderBases, cases, postOrders(t, orderBases, cases, nil))
+}
+
+// postOrders posts the cases round-robin, calling halfway (if not nil)
+// when half are posted.
+func postOrders(t *testing.T, orderBases []string, cases []orderCase, halfway func()) []string {
+	t.Helper()
 	ids := make([]string, len(cases))
 	for i, c := range cases {
+		if i == len(cases)/2 && halfway != nil {
+			halfway()
+		}
 		ids[i] = postOrder(t, orderBases[i%len(orderBases)], c.body)
 	}
+	return ids
+}
+
+// waitOrders waits until each order reaches its case's state, reading from
+// another replica than the one it was posted to.
+func waitOrders(t *testing.T, orderBases []string, cases []orderCase, ids []string) []string {
+	t.Helper()
 	var paid []string
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(90 * time.Second)
 	for i, id := range ids {
 		for {
 			o, code := getOrder(t, orderBases[(i+1)%len(orderBases)], id)
