@@ -5,18 +5,23 @@ PKGS_RACE ?= ./...
 BENCHTIME ?= 1s
 COUNT     ?= 1
 
-.PHONY: run test test-race lint build bench tidy
+.PHONY: run test test-race lint build bench tidy deps
 
 ## run: the example monolith on :8080 (HTTP_ADDR overrides)
 run:
 	cd examples/order-service && HTTP_ADDR=$${HTTP_ADDR:-:8080} LOG_FORMAT=$${LOG_FORMAT:-console} $(GO) run ./cmd/monolith
 
-## test: lint, then every test of every module, with the race detector
-test: lint
+## test: lint, then every test of every module, with the race detector.
+## NATS runs embedded in the tests; redis-server is installed if missing.
+test: lint deps
 	@set -e; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && $(GO) test -race -count=1 -timeout 20m ./...); done
 
+## deps: what the tests need besides Go (redis-server)
+deps:
+	@scripts/ensure-redis
+
 ## test-race: the tests five times over, to shake out flakes
-test-race:
+test-race: deps
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) test -race -count=5 -timeout 30m ./...); done
 
 ## lint: gofmt and go vet on every module
@@ -31,7 +36,7 @@ build:
 
 ## bench: the benchmarks, with allocations
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(COUNT) ./cqrs/...
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(COUNT) ./cqrs/... ./modules/natsmod/ ./modules/redismod/
 
 tidy:
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) mod tidy); done

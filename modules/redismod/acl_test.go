@@ -56,7 +56,11 @@ func TestACL_LimitedUserWorksWrongPasswordFails(t *testing.T) {
 
 	for name, bad := range map[string]redismod.Config{
 		"field": func() redismod.Config { c := cfg; c.Username, c.Password = "svc", "wrong-pass-value"; return c }(),
-		"URL":   func() redismod.Config { c := cfg; c.URL = "redis://svc:" + url.QueryEscape("wrong-pass-value") + "@" + srv.Addr() + "/0"; return c }(),
+		"URL": func() redismod.Config {
+			c := cfg
+			c.URL = "redis://svc:" + url.QueryEscape("wrong-pass-value") + "@" + srv.Addr() + "/0"
+			return c
+		}(),
 	} {
 		tr, err := redismod.New(bad, nil, "bad", nil)
 		if err != nil {

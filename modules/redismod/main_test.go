@@ -25,7 +25,7 @@ func testConfig(url string) redismod.Config {
 // connect starts a transport on cfg with a client of its own, closed at cleanup.
 func connect(t *testing.T, cfg redismod.Config, name string) *redismod.Transport {
 	t.Helper()
-	tr, err := redismod.New(cfg, nil, name, nil)
+	tr, err := redismod.New(cfg, nil, name, testLogger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,3 +41,17 @@ func connect(t *testing.T, cfg redismod.Config, name string) *redismod.Transport
 	})
 	return tr
 }
+
+func newBenchTransport(b *testing.B, cfg redismod.Config) (*redismod.Transport, error) {
+	tr, err := redismod.New(cfg, nil, "bench", nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := tr.Start(context.Background()); err != nil {
+		return nil, err
+	}
+	b.Cleanup(func() { _ = tr.Close(context.Background()) })
+	return tr, nil
+}
+
+var testLogger = zapDebug()

@@ -46,7 +46,8 @@ type subscription struct {
 	batch    int
 	wg       sync.WaitGroup // readers and handlers
 	keepStop chan struct{}
-	keepWG   sync.WaitGroup
+	keepWG   sync.WaitGroup // keep-alive and acker: they outlive the handlers
+	acks     chan ackReq
 	onClose  []func()
 	once     sync.Once
 	err      error
@@ -66,6 +67,7 @@ func (t *Transport) newSubscription(group, consumer string, concurrency int, ser
 	return &subscription{
 		t: t, group: group, consumer: consumer, ctx: hctx, kill: kill, readCtx: rctx, stopRead: stopRead,
 		sem: make(chan struct{}, concurrency), batch: min(t.cfg.FetchBatch, concurrency), keepStop: make(chan struct{}),
+		acks:    make(chan ackReq, 4*concurrency),
 		failing: map[*source]error{}, inflight: map[*delivery]time.Time{}, serve: serve,
 	}
 }
@@ -78,8 +80,57 @@ func (s *subscription) run() {
 	}
 	s.wg.Add(1)
 	go s.claim()
-	s.keepWG.Add(1)
+	s.keepWG.Add(2)
 	go s.keepAlive()
+	go s.acker()
+}
+
+// ackReq is one entry to acknowledge (and delete, for replays).
+type ackReq struct {
+	stream, id string
+	del        bool
+}
+
+// acker acknowledges in batches: whatever is queued goes out as one XACK
+// per stream, pipelined, instead of a round trip per message. An ack is
+// fire-and-forget, as on NATS: one lost with a crash is a redelivery the
+// inbox absorbs. It drains the queue when the subscription closes.
+func (s *subscription) acker() {
+	defer s.keepWG.Done()
+	for first := range s.acks {
+		batch := map[string][]string{first.stream: {first.id}}
+		dels := map[string][]string{}
+		if first.del {
+			dels[first.stream] = append(dels[first.stream], first.id)
+		}
+	more:
+		for n := 1; n < 1000; n++ {
+			select {
+			case a, ok := <-s.acks:
+				if !ok {
+					break more
+				}
+				batch[a.stream] = append(batch[a.stream], a.id)
+				if a.del {
+					dels[a.stream] = append(dels[a.stream], a.id)
+				}
+			default:
+				break more
+			}
+		}
+		ctx, cancel := settleCtx()
+		pipe := s.t.rdb.Pipeline()
+		for stream, ids := range batch {
+			pipe.XAck(ctx, stream, s.group, ids...)
+		}
+		for stream, ids := range dels {
+			pipe.XDel(ctx, stream, ids...)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			s.t.log.Debug("XACK failed; the entries will be claimed again", zap.String("group", s.group), zap.String("error", scrub(err, s.t.cfg).Error()))
+		}
+		cancel()
+	}
 }
 
 // Subscribe implements cqrs.Transport: the group reads each topic's stream
@@ -162,12 +213,11 @@ func (s *subscription) read(src *source) {
 			if s.readCtx.Err() != nil {
 				return
 			}
-			if strings.HasPrefix(err.Error(), "NOGROUP") { // the stream or group was deleted: make it again
-				start := "$"
-				if strings.Contains(src.stream, ":commands:") || strings.Contains(src.stream, "replay:") || strings.Contains(src.stream, ":rpc:") {
-					start = "0"
-				}
-				_ = s.t.ensureGroup(s.readCtx, src.stream, s.group, start)
+			if strings.HasPrefix(err.Error(), "NOGROUP") {
+				// The stream or group vanished (a Redis without persistence
+				// restarted, a key was deleted). Make the group again from
+				// "0", not "$": what was added since must not be skipped.
+				_ = s.t.ensureGroup(s.readCtx, src.stream, s.group, "0")
 			}
 			s.setFailing(src, err)
 			fails++
@@ -365,6 +415,7 @@ func (s *subscription) Close(ctx context.Context) error {
 		}
 		s.kill()
 		close(s.keepStop)
+		close(s.acks) // every handler is done: the acker flushes and ends
 		s.keepWG.Wait()
 	})
 	return s.err
@@ -396,14 +447,7 @@ func (d *delivery) Ack(context.Context) error {
 }
 
 func (d *delivery) ack() error {
-	ctx, cancel := settleCtx()
-	defer cancel()
-	if err := d.s.t.rdb.XAck(ctx, d.e.src.stream, d.s.group, d.e.msg.ID).Err(); err != nil {
-		return fmt.Errorf("redismod: XACK %s: %w", d.e.src.stream, err)
-	}
-	if strings.Contains(d.e.src.stream, "replay:") {
-		_ = d.s.t.rdb.XDel(ctx, d.e.src.stream, d.e.msg.ID).Err()
-	}
+	d.s.acks <- ackReq{stream: d.e.src.stream, id: d.e.msg.ID, del: strings.Contains(d.e.src.stream, "replay:")}
 	return nil
 }
 
