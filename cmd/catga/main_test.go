@@ -1,0 +1,54 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func execute(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := rootCmd()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	return out.String(), err
+}
+
+func TestHelp_OnEveryCommand(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"new", "--help"}, {"version", "--help"}} {
+		out, err := execute(t, args...)
+		if err != nil || !strings.Contains(out, "Usage:") {
+			t.Errorf("catga %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+}
+
+func TestVersion_PrintsBuildInfo(t *testing.T) {
+	out, err := execute(t, "version")
+	if err != nil || !strings.HasPrefix(out, "catga ") || strings.TrimSpace(out) == "catga" {
+		t.Fatalf("version: %q, %v", out, err)
+	}
+}
+
+func TestNew_WritesTheServiceAndRefusesToOverwrite(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "shop")
+	out, err := execute(t, "new", "shop", "--dir", dir, "--tidy=false")
+	if err != nil || !strings.Contains(out, "created") {
+		t.Fatalf("new: %v\n%s", err, out)
+	}
+	mod, _ := os.ReadFile(filepath.Join(dir, "go.mod"))
+	if !strings.Contains(string(mod), "replace github.com/catga-go/catga => ") {
+		t.Errorf("run from a checkout, go.mod should replace catga with it:\n%s", mod)
+	}
+	if _, err := execute(t, "new", "shop", "--dir", dir, "--tidy=false"); err == nil || !strings.Contains(err.Error(), "--force") {
+		t.Fatalf("a second new into the same directory: %v, want a refusal", err)
+	}
+	if _, err := execute(t, "new", "Bad_Name", "--dir", t.TempDir(), "--tidy=false"); err == nil || !strings.Contains(err.Error(), "Bad_Name") {
+		t.Fatalf("a bad name: %v, want an error naming it", err)
+	}
+}
