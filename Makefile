@@ -1,11 +1,11 @@
 # Catga for Go. `make test` is what CI runs (.ci/run calls it).
 GO        ?= go
-MODULES   := . examples/order-service
+MODULES   := . examples/order-service deploy
 PKGS_RACE ?= ./...
 BENCHTIME ?= 1s
 COUNT     ?= 1
 
-.PHONY: run test test-race lint build bench tidy deps
+.PHONY: run test test-race lint build bench tidy deps image deploy-validate
 
 ## run: the example monolith on :8080 (HTTP_ADDR overrides)
 run:
@@ -33,6 +33,14 @@ lint:
 build:
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) build ./...); done
 	cd examples/order-service && $(GO) build -o ../../bin/ ./cmd/...
+
+## image: OCI image tarballs of the example services into bin/images (no Docker daemon needed)
+image:
+	cd deploy && $(GO) run ./cmd/image -out ../bin/images -src ../examples/order-service
+
+## deploy-validate: kustomize builds, strict decoding, probes, images, Dockerfile
+deploy-validate:
+	cd deploy && $(GO) test -count=1 ./...
 
 ## bench: the benchmarks, with allocations
 bench:
