@@ -81,9 +81,9 @@ func Build(s Spec) (v1.Image, error) {
 	cf.Config.Env = []string{"HTTP_ADDR=:8080", "CATGA_SERVICE=" + s.Service}
 	cf.Config.WorkingDir = "/"
 	cf.Config.Labels = map[string]string{
-		"org.opencontainers.image.title":   s.Service,
-		"org.opencontainers.image.source":  "https://github.com/catga-go/catga",
-		"org.opencontainers.image.version": s.Version,
+		"org.opencontainers.image.title":    s.Service,
+		"org.opencontainers.image.source":   "https://github.com/catga-go/catga",
+		"org.opencontainers.image.version":  s.Version,
 		"org.opencontainers.image.licenses": "Apache-2.0",
 	}
 	return mutate.ConfigFile(img, cf)
