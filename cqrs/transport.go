@@ -112,6 +112,21 @@ type PayloadLimiter interface {
 	MaxPayload() int // 0: not known yet
 }
 
+// LagReporter is implemented by a transport that can tell how far its
+// consumer groups are behind: what waits in the broker for them, and what
+// they hold unacknowledged.
+type LagReporter interface {
+	Lag(ctx context.Context) ([]ConsumerLag, error)
+}
+
+// ConsumerLag is one group's backlog on one topic.
+type ConsumerLag struct {
+	Group   string
+	Topic   Topic
+	Pending int64 // stored, not yet delivered to the group
+	Unacked int64 // delivered, not yet acknowledged
+}
+
 // Reply answers a request: a payload, or an error with its code.
 type Reply struct {
 	ContentType string

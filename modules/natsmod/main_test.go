@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"testing"
 	"time"
 
@@ -15,7 +16,12 @@ import (
 	"github.com/catga-go/catga/modules/natsmod/natstest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(roleEnv) == "service" {
+		os.Exit(runService()) // this test binary re-executed as a service process
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // testConfig is a Config on srv with subjects and streams of its own.
 func testConfig(srv *natstest.Server) natsmod.Config { return testConfigAt(srv.URL()) }

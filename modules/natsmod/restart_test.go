@@ -16,9 +16,9 @@ type Tick struct {
 	N int `json:"n"`
 }
 
-// Events published while the server stops and starts again (same store)
-// twice: every publish the broker acknowledged is handled.
-func TestBrokerRestart_NothingAcknowledgedIsLost(t *testing.T) {
+// Events published steadily while the server stops and starts again (same
+// store) three times: every publish the broker acknowledged is handled.
+func TestBrokerRestart_ThreeTimes_NothingAcknowledgedIsLost(t *testing.T) {
 	total := 10_000
 	if testing.Short() {
 		total = 2_000
@@ -68,9 +68,10 @@ func TestBrokerRestart_NothingAcknowledgedIsLost(t *testing.T) {
 			}
 		}
 	}()
-	for r := 1; r <= 2; r++ {
+	const restarts = 3
+	for r := 1; r <= restarts; r++ {
 		deadline := time.Now().Add(30 * time.Second)
-		for acked.Load() < int64(r*total/3) && time.Now().Before(deadline) {
+		for acked.Load() < int64(r*total/(restarts+1)) && time.Now().Before(deadline) {
 			time.Sleep(5 * time.Millisecond)
 		}
 		srv.Shutdown()
@@ -100,7 +101,7 @@ func TestBrokerRestart_NothingAcknowledgedIsLost(t *testing.T) {
 			dups += c - 1
 		}
 	}
-	t.Logf("%d events, 2 restarts: acknowledged %d, publish retries %d, lost %d, duplicates %d", total, acked.Load(), retries.Load(), len(lost), dups)
+	t.Logf("%d events, %d restarts: acknowledged %d, publish retries %d, lost %d, duplicates %d", total, restarts, acked.Load(), retries.Load(), len(lost), dups)
 	if len(lost) > 0 {
 		t.Fatalf("lost %d acknowledged events, first %v", len(lost), lost[:min(len(lost), 10)])
 	}

@@ -437,3 +437,35 @@ func (d *delivery) DeadLetter(ctx context.Context, dl *cqrs.DeadLetter) error {
 	}
 	return d.msg.Term()
 }
+
+// Lag implements cqrs.LagReporter from the consumers' info: NumPending
+// (stored, not delivered) and NumAckPending (delivered, not acked).
+func (t *Transport) Lag(ctx context.Context) ([]cqrs.ConsumerLag, error) {
+	_, js, err := t.conn()
+	if err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	subs := make([]*subscription, 0, len(t.subs))
+	for s := range t.subs {
+		subs = append(subs, s)
+	}
+	t.mu.Unlock()
+	var out []cqrs.ConsumerLag
+	for _, s := range subs {
+		for topic := range s.byTop {
+			c, err := js.Consumer(ctx, t.cfg.streamOf(topic.Kind), consumerName(s.group, topic))
+			if err != nil {
+				return nil, fmt.Errorf("natsmod: lag of %s: %w", consumerName(s.group, topic), err)
+			}
+			info, err := c.Info(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("natsmod: lag of %s: %w", consumerName(s.group, topic), err)
+			}
+			out = append(out, cqrs.ConsumerLag{Group: s.group, Topic: topic, Pending: int64(info.NumPending), Unacked: int64(info.NumAckPending)})
+		}
+	}
+	return out, nil
+}
+
+var _ cqrs.LagReporter = (*Transport)(nil)

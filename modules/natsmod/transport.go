@@ -184,7 +184,7 @@ func (t *Transport) MaxPayload() int {
 }
 
 // Check is the readiness check: connected, and every consumer fetching.
-func (t *Transport) Check(context.Context) error {
+func (t *Transport) Check(ctx context.Context) error {
 	t.mu.Lock()
 	nc := t.nc
 	subs := make([]*subscription, 0, len(t.subs))
@@ -197,6 +197,15 @@ func (t *Transport) Check(context.Context) error {
 	}
 	if st := nc.Status(); st != nats.CONNECTED {
 		return fmt.Errorf("natsmod: connection %s", st)
+	}
+	// A link that went silent (a blackhole, a dead middlebox) still reads
+	// CONNECTED until pings fail; a round trip to the server tells at once.
+	wait := time.Second
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+		wait = max(time.Until(dl), 10*time.Millisecond)
+	}
+	if err := nc.FlushTimeout(wait); err != nil {
+		return fmt.Errorf("natsmod: server does not answer within %v: %w", wait, err)
 	}
 	for _, s := range subs {
 		if err := s.healthy(); err != nil {

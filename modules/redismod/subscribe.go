@@ -56,6 +56,7 @@ type subscription struct {
 	mu       sync.Mutex
 	failing  map[*source]error
 	inflight map[*delivery]time.Time
+	topics   map[cqrs.Topic]cqrs.DeliveryHandler // of a Subscribe, for Lag
 }
 
 func (t *Transport) newSubscription(group, consumer string, concurrency int, serve bool) *subscription {
@@ -145,6 +146,7 @@ func (t *Transport) Subscribe(ctx context.Context, sp cqrs.Subscription) (cqrs.S
 	}
 	s := t.newSubscription(sp.Group, sp.Instance, sp.Concurrency, false)
 	byTopic := map[cqrs.Topic]cqrs.DeliveryHandler{}
+	s.topics = byTopic
 	for _, th := range sp.Topics {
 		if th.Topic.Kind != cqrs.KindEvent && th.Topic.Kind != cqrs.KindCommand {
 			return nil, fmt.Errorf("redismod: subscribe to %s: only events and commands are durable", th.Topic)
@@ -484,3 +486,31 @@ func (d *delivery) DeadLetter(_ context.Context, dl *cqrs.DeadLetter) error {
 	}
 	return d.ack()
 }
+
+// Lag implements cqrs.LagReporter from XINFO GROUPS: the group's lag
+// (entries not delivered yet) and its pending entries (delivered, unacked).
+func (t *Transport) Lag(ctx context.Context) ([]cqrs.ConsumerLag, error) {
+	t.mu.Lock()
+	subs := make([]*subscription, 0, len(t.subs))
+	for s := range t.subs {
+		subs = append(subs, s)
+	}
+	t.mu.Unlock()
+	var out []cqrs.ConsumerLag
+	for _, s := range subs {
+		for topic := range s.topics {
+			groups, err := t.rdb.XInfoGroups(ctx, t.k.stream(topic)).Result()
+			if err != nil {
+				return nil, fmt.Errorf("redismod: lag of %s: %w", topic, scrub(err, t.cfg))
+			}
+			for _, g := range groups {
+				if g.Name == s.group {
+					out = append(out, cqrs.ConsumerLag{Group: s.group, Topic: topic, Pending: max(g.Lag, 0), Unacked: g.Pending})
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+var _ cqrs.LagReporter = (*Transport)(nil)

@@ -53,17 +53,31 @@ func freePort(t testing.TB) int {
 }
 
 func (s *Server) start() error {
+	if err := s.startAsync(); err != nil {
+		return err
+	}
+	return s.waitReady()
+}
+
+// startAsync starts the server without waiting: cluster nodes wait for
+// each other's routes before they are ready.
+func (s *Server) startAsync() error {
 	o := s.opts
 	srv, err := server.NewServer(&o)
 	if err != nil {
 		return fmt.Errorf("new server: %w", err)
 	}
 	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		srv.Shutdown()
-		return fmt.Errorf("embedded nats-server on port %d not ready within 10s", o.Port)
-	}
 	s.srv = srv
+	return nil
+}
+
+func (s *Server) waitReady() error {
+	if !s.srv.ReadyForConnections(20 * time.Second) {
+		s.srv.Shutdown()
+		s.srv = nil
+		return fmt.Errorf("embedded nats-server on port %d not ready within 20s", s.opts.Port)
+	}
 	return nil
 }
 
