@@ -3,8 +3,11 @@ package app
 import (
 	"context"
 	"errors"
+	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
@@ -24,7 +27,11 @@ import (
 var Module = fx.Options(
 	fx.WithLogger(FxLogger),
 	fx.Module("app",
-		fx.Provide(LoadConfig, LoadBusConfig, provideLogger, NewSlog),
+		fx.Provide(LoadConfig, LoadBusConfig, provideLogger, NewSlog, provideTelemetry,
+			func(t *Telemetry) trace.TracerProvider { return t.Tracer },
+			func(t *Telemetry) metric.MeterProvider { return t.Meter },
+			fx.Annotate(func(t *Telemetry) http.Handler { return t.Metrics }, fx.ResultTags(`name:"catga.metrics"`)),
+		),
 		fx.Invoke(order),
 	),
 )
@@ -39,6 +46,15 @@ func provideLogger(lc fx.Lifecycle, c Config) (*zap.Logger, error) {
 		return nil
 	}})
 	return log, nil
+}
+
+func provideTelemetry(lc fx.Lifecycle, c Config) (*Telemetry, error) {
+	t, err := NewTelemetry(context.Background(), c)
+	if err != nil {
+		return nil, err
+	}
+	lc.Append(fx.Hook{OnStop: t.Shutdown}) // registered early, so it flushes last
+	return t, nil
 }
 
 // orderParams are built in field order, which is the order their hooks are

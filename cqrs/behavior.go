@@ -79,10 +79,12 @@ func Logging(log *slog.Logger) Behavior {
 			start := time.Now()
 			err := next.Handle(ctx, m)
 			env := m.Envelope()
+			tid, sid := traceIDsOf(ctx, env)
 			attrs := []slog.Attr{
 				slog.String("message_id", env.ID), slog.String("message", m.Topic().Name),
 				slog.String("kind", m.Topic().Kind.String()), slog.String("handler", m.HandlerName()),
 				slog.Int("attempt", env.Attempt), slog.Duration("duration", time.Since(start)),
+				slog.String("trace_id", tid), slog.String("span_id", sid),
 			}
 			if err != nil {
 				attrs = append(attrs, slog.String("code", string(CodeOf(err))), slog.String("error", err.Error()))

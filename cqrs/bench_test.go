@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/cqrs/memory"
 )
@@ -94,6 +96,52 @@ func BenchmarkMemoryTransport_Event(b *testing.B) {
 	defer tr.Close(context.Background())
 	var wg sync.WaitGroup
 	bus, err := cqrs.New(cqrs.Options{Service: "bench", Instance: "b1", Transport: tr},
+		cqrs.HandleEvent(cqrs.EventHandlerFunc[benchEvent](func(context.Context, benchEvent) error { wg.Done(); return nil })))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := bus.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer bus.Stop(ctx)
+	ev := benchEvent{ID: "o1", Total: 42}
+	b.ReportAllocs()
+	for b.Loop() {
+		wg.Add(1)
+		if err := bus.Publish(ctx, ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+	wg.Wait()
+}
+
+// BenchmarkSend_TracingOn is BenchmarkSend_DefaultBehaviors with a tracer
+// that samples every span (and exports none): the cost of tracing on.
+// With it off (BenchmarkSend, BenchmarkSend_DefaultBehaviors) the bus adds
+// no telemetry step at all.
+func BenchmarkSend_TracingOn(b *testing.B) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()))
+	defer tp.Shutdown(context.Background())
+	bus, _ := cqrs.New(cqrs.Options{Dispatch: cqrs.DefaultDispatch(nil), TracerProvider: tp}, cqrs.HandleCommand(&benchHandler{}))
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := cqrs.Send[int](ctx, bus, benchCmd{N: 1}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkMemoryTransport_Event_TracingOn is BenchmarkMemoryTransport_Event
+// with every span sampled: a producer and a consumer span per event.
+func BenchmarkMemoryTransport_Event_TracingOn(b *testing.B) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()))
+	defer tp.Shutdown(context.Background())
+	tr := memory.New(memory.Options{})
+	defer tr.Close(context.Background())
+	var wg sync.WaitGroup
+	bus, err := cqrs.New(cqrs.Options{Service: "bench", Instance: "b1", Transport: tr, TracerProvider: tp},
 		cqrs.HandleEvent(cqrs.EventHandlerFunc[benchEvent](func(context.Context, benchEvent) error { wg.Done(); return nil })))
 	if err != nil {
 		b.Fatal(err)

@@ -9,6 +9,9 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults of Options and Config.
@@ -71,6 +74,11 @@ type Options struct {
 	Concurrency int     // handlers in flight per subscription; default 32
 
 	Handlers []Registration
+
+	// TracerProvider and MeterProvider turn on tracing and metrics (see
+	// telemetry.go); nil leaves them off, at no cost.
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
 }
 
 // Bus is the mediator: it dispatches commands, queries and events to their
@@ -89,6 +97,7 @@ type Bus struct {
 
 	dispatch []Behavior
 	delivery []Behavior
+	tel      *telemetry
 
 	reg   *registry
 	names sync.Map // typeKey -> string: wire names of types sent but not handled here
@@ -138,6 +147,11 @@ func New(o Options, regs ...Registration) (*Bus, error) {
 	if b.transport != nil && (b.service == "" || b.instance == "") {
 		return nil, fmt.Errorf("cqrs: a bus with a transport needs a service (got %q) and an instance (got %q)", b.service, b.instance)
 	}
+	tel, err := newTelemetry(b, o.TracerProvider, o.MeterProvider)
+	if err != nil {
+		return nil, fmt.Errorf("cqrs: telemetry: %w", err)
+	}
+	b.tel = tel
 	b.reg = newRegistry(b)
 	if err := b.reg.register(append(append([]Registration(nil), o.Handlers...), regs...)); err != nil {
 		return nil, err
@@ -161,10 +175,15 @@ func (b *Bus) Register(regs ...Registration) error {
 // dispatch behaviors the dispatch pipeline is nil: the handler is called
 // directly.
 func (b *Bus) pipelines(term Handler) (dispatch, deliver Handler) {
-	if len(b.dispatch) > 0 {
-		dispatch = chain(term, b.dispatch)
+	dispatchChain, deliveryChain := b.dispatch, b.delivery
+	if b.tel != nil { // telemetry is outermost: it sees the whole run
+		dispatchChain = append([]Behavior{b.telemetryBehavior}, dispatchChain...)
+		deliveryChain = append([]Behavior{b.telemetryBehavior}, deliveryChain...)
 	}
-	return dispatch, chain(term, b.delivery)
+	if len(dispatchChain) > 0 {
+		dispatch = chain(term, dispatchChain)
+	}
+	return dispatch, chain(term, deliveryChain)
 }
 
 // Service returns the bus's service name (its consumer group).
@@ -227,6 +246,9 @@ func (b *Bus) Stop(ctx context.Context) error {
 	subs := b.subs
 	b.subs = nil
 	b.mu.Unlock()
+	if b.tel != nil && b.tel.lagReg != nil {
+		_ = b.tel.lagReg.Unregister()
+	}
 	// Drain without the lock: Check must answer (not ready) meanwhile.
 	return closeAll(ctx, subs)
 }
@@ -270,6 +292,9 @@ func (b *Bus) stamp(ctx context.Context, env *Envelope, t Topic) {
 		env.TraceParent, env.TraceState = pe.TraceParent, pe.TraceState
 	} else if id, ok := ctx.Value(correlationKey{}).(string); ok {
 		env.CorrelationID = id
+	}
+	if b.tel != nil && b.tel.tracer != nil && trace.SpanContextFromContext(ctx).IsValid() {
+		propagator.Inject(ctx, envCarrier{env}) // the current span is the parent over there
 	}
 	if env.CorrelationID == "" {
 		env.CorrelationID = env.ID

@@ -57,10 +57,14 @@ func (b *Bus) settle(ctx context.Context, d Delivery, t Topic, err error) {
 	case err == nil:
 		serr = d.Ack(sctx)
 	case IsPermanent(err) || env.Attempt >= b.maxDeliver:
+		tid, sid := traceIDsOf(ctx, env)
 		b.log.LogAttrs(ctx, slog.LevelError, "cqrs: dead-lettering message",
 			slog.String("message_id", env.ID), slog.String("message", t.Name), slog.String("kind", t.Kind.String()),
 			slog.String("service", b.service), slog.Int("attempt", env.Attempt), slog.String("code", string(CodeOf(err))),
-			slog.String("error", err.Error()))
+			slog.String("error", err.Error()), slog.String("trace_id", tid), slog.String("span_id", sid))
+		if b.tel != nil {
+			b.count(b.tel.deadLettered, t)
+		}
 		serr = d.DeadLetter(sctx, &DeadLetter{
 			Envelope: *env,
 			Error:    err.Error(),
@@ -72,10 +76,15 @@ func (b *Bus) settle(ctx context.Context, d Delivery, t Topic, err error) {
 		})
 	default:
 		delay := b.redelivery.Delay(env.Attempt)
+		tid, sid := traceIDsOf(ctx, env)
 		b.log.LogAttrs(ctx, slog.LevelWarn, "cqrs: handler failed, redelivering",
 			slog.String("message_id", env.ID), slog.String("message", t.Name), slog.String("kind", t.Kind.String()),
 			slog.String("service", b.service), slog.Int("attempt", env.Attempt), slog.Duration("delay", delay),
-			slog.String("code", string(CodeOf(err))), slog.String("error", err.Error()))
+			slog.String("code", string(CodeOf(err))), slog.String("error", err.Error()),
+			slog.String("trace_id", tid), slog.String("span_id", sid))
+		if b.tel != nil {
+			b.count(b.tel.redelivered, t)
+		}
 		serr = d.Nak(sctx, delay)
 	}
 	if serr != nil {

@@ -57,13 +57,17 @@ func request[R, C any](ctx context.Context, b *Bus, kind Kind, msg C) (R, error)
 		return zero, err
 	}
 	env := &Envelope{Payload: payload}
+	ctx, span := b.startSend(ctx, t, true)
 	b.stamp(ctx, env, t)
 	rep, err := b.transport.Request(ctx, t, env)
+	if err == nil && rep.Err != nil {
+		err = rep.Err
+	}
+	if span != nil {
+		endSpan(span, err)
+	}
 	if err != nil {
 		return zero, err
-	}
-	if rep.Err != nil {
-		return zero, rep.Err
 	}
 	var res R
 	c, err := b.codecFor(rep.ContentType)
@@ -144,8 +148,13 @@ func (b *Bus) enqueue(ctx context.Context, kind Kind, key typeKey, v any) error 
 		return err
 	}
 	env := &Envelope{Payload: payload}
+	ctx, span := b.startSend(ctx, t, false)
 	b.stamp(ctx, env, t)
-	return b.transport.Publish(ctx, t, env)
+	err = b.transport.Publish(ctx, t, env)
+	if span != nil {
+		endSpan(span, err)
+	}
+	return err
 }
 
 // nameOf returns the wire name of the type with key, from the routes or, for

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 
 	"github.com/catga-go/catga/internal/fxreg"
@@ -34,6 +36,10 @@ type Params struct {
 	Transports  []InstalledTransport `group:"catga.transports"`
 	Behaviors   []behaviorSet        `group:"catga.behaviors"`
 	Codecs      []Codec              `group:"catga.codecs"`
+
+	// Telemetry, from app when the OTEL_* variables turn it on.
+	TracerProvider trace.TracerProvider `optional:"true"`
+	MeterProvider  metric.MeterProvider `optional:"true"`
 }
 
 // HandlersParams are the handlers registered with Command, Query and Event.
@@ -154,10 +160,12 @@ func provide(p Params) (*Bus, error) {
 			IdempotencyTTL: cfg.IdempotencyTTL,
 			Service:        cfg.Service,
 		}, user...),
-		MaxDeliver:  cfg.MaxDeliver,
-		MaxPayload:  cfg.MaxPayload,
-		Redelivery:  Backoff{Initial: cfg.RedeliveryInitial, Max: cfg.RedeliveryMax, Multiplier: 2, Jitter: 0.2},
-		Concurrency: cfg.Concurrency,
+		MaxDeliver:     cfg.MaxDeliver,
+		MaxPayload:     cfg.MaxPayload,
+		Redelivery:     Backoff{Initial: cfg.RedeliveryInitial, Max: cfg.RedeliveryMax, Multiplier: 2, Jitter: 0.2},
+		Concurrency:    cfg.Concurrency,
+		TracerProvider: p.TracerProvider,
+		MeterProvider:  p.MeterProvider,
 	})
 }
 

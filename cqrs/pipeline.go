@@ -44,6 +44,8 @@ type Message interface {
 	Delivered() bool
 
 	validate() error
+	routeMeta() *meta
+	served() bool
 }
 
 // MessageFrom returns the message whose handler is running in ctx.
@@ -62,6 +64,7 @@ type meta struct {
 	handler   string
 	validates bool
 	bus       *Bus
+	tel       *routeTelemetry // nil with telemetry off
 }
 
 // call is one message in flight through the pipeline. It is also the
@@ -73,6 +76,7 @@ type call[M, R any] struct {
 	env       Envelope
 	filled    bool
 	delivered bool
+	answering bool // a request from another process
 	body      M
 	res       R
 }
@@ -106,6 +110,9 @@ func (c *call[M, R]) Envelope() *Envelope {
 	}
 	return &c.env
 }
+
+func (c *call[M, R]) routeMeta() *meta { return c.meta }
+func (c *call[M, R]) served() bool     { return c.answering }
 
 func (c *call[M, R]) validate() error {
 	if !c.meta.validates {

@@ -164,7 +164,8 @@ func (g requestReg[C, R]) register(r *registry) error {
 	}
 	_, validates := any((*C)(nil)).(Validator)
 	rt := &requestRoute[C, R]{
-		meta:    meta{topic: Topic{Kind: g.kind, Name: name}, handler: g.name, validates: validates, bus: r.bus},
+		meta: meta{topic: Topic{Kind: g.kind, Name: name}, handler: g.name, validates: validates, bus: r.bus,
+			tel: r.bus.tel.forRoute(r.bus.service, Topic{Kind: g.kind, Name: name})},
 		handler: g.h,
 		typ:     t,
 	}
@@ -205,7 +206,7 @@ func (g eventReg[E]) register(r *registry) error {
 		}
 	}
 	eh := &eventHandler[E]{
-		meta: meta{topic: rt.t, handler: g.name, validates: validates, bus: r.bus},
+		meta: meta{topic: rt.t, handler: g.name, validates: validates, bus: r.bus, tel: r.bus.tel.forRoute(r.bus.service, rt.t)},
 		h:    g.h,
 	}
 	eh.dispatch, eh.deliver = r.bus.pipelines(HandlerFunc(eh.terminal))
@@ -261,7 +262,7 @@ func (rt *requestRoute[C, R]) serve(ctx context.Context, env *Envelope) *Reply {
 		return ReplyError(Errorf(CodeInvalid, "%w", err))
 	}
 	c := newCall[C, R](ctx, &rt.meta, cmd)
-	c.env, c.filled, c.delivered = *env, true, true
+	c.env, c.filled, c.delivered, c.answering = *env, true, true, true
 	h := rt.dispatch
 	if h == nil {
 		h = HandlerFunc(rt.terminal)

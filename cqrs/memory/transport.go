@@ -324,3 +324,6 @@ func (s *server) call(ctx context.Context, env *cqrs.Envelope) (*cqrs.Reply, err
 		return nil, fmt.Errorf("memory: %s %s: %w", env.Kind, env.Name, ctx.Err())
 	}
 }
+
+// System names the transport in telemetry (messaging.system).
+func (t *Transport) System() string { return "memory" }

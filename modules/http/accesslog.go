@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5/middleware"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -58,6 +59,9 @@ func AccessLog(log *zap.Logger) func(http.Handler) http.Handler {
 					zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Int("status", status),
 					zap.Int("bytes", ww.BytesWritten()), zap.Duration("duration", time.Since(start)),
 					zap.String("request_id", middleware.GetReqID(r.Context())), zap.String("remote", r.RemoteAddr),
+				}
+				if sc := trace.SpanContextFromContext(r.Context()); sc.IsValid() {
+					fields = append(fields, zap.String("trace_id", sc.TraceID().String()), zap.String("span_id", sc.SpanID().String()))
 				}
 				if note.err != nil && status >= 500 && !note.logged {
 					fields = append(fields, zap.Error(note.err))

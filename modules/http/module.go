@@ -1,7 +1,11 @@
 package httpmod
 
 import (
+	"net/http"
+
 	"github.com/go-chi/chi/v5"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
@@ -26,10 +30,23 @@ type Params struct {
 	Config    Config
 	Health    *health.Registry `optional:"true"`
 	Logger    *zap.Logger      `optional:"true"`
+
+	// From app: the Prometheus handler for /metrics and the providers of
+	// the request spans and HTTP metrics.
+	Metrics        http.Handler         `name:"catga.metrics" optional:"true"`
+	TracerProvider trace.TracerProvider `optional:"true"`
+	MeterProvider  metric.MeterProvider `optional:"true"`
 }
 
 func provide(p Params) (*Server, error) {
-	s, err := New(p.Config, p.Health, p.Logger)
+	var opts []Option
+	if p.Metrics != nil {
+		opts = append(opts, WithMetrics(p.Metrics))
+	}
+	if p.TracerProvider != nil || p.MeterProvider != nil {
+		opts = append(opts, WithTelemetry(p.TracerProvider, p.MeterProvider))
+	}
+	s, err := New(p.Config, p.Health, p.Logger, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/catga-go/catga/cqrs"
@@ -41,9 +43,32 @@ type Server struct {
 	done chan struct{}
 }
 
+// Option tunes New.
+type Option func(*options)
+
+type options struct {
+	metrics http.Handler
+	tp      trace.TracerProvider
+	mp      metric.MeterProvider
+}
+
+// WithMetrics serves h on /metrics.
+func WithMetrics(h http.Handler) Option { return func(o *options) { o.metrics = h } }
+
+// WithTelemetry traces each request (an otelhttp server span named by its
+// route) and records the HTTP server metrics, with tp and mp (either may
+// be nil).
+func WithTelemetry(tp trace.TracerProvider, mp metric.MeterProvider) Option {
+	return func(o *options) { o.tp, o.mp = tp, mp }
+}
+
 // New returns a server for cfg, serving /health and /ready from reg (when
 // not nil). log may be nil.
-func New(cfg Config, reg *health.Registry, log *zap.Logger) (*Server, error) {
+func New(cfg Config, reg *health.Registry, log *zap.Logger, opts ...Option) (*Server, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -52,6 +77,7 @@ func New(cfg Config, reg *health.Registry, log *zap.Logger) (*Server, error) {
 		log = zap.NewNop()
 	}
 	r := chi.NewRouter()
+	r.Use(nameSpan)
 	r.NotFound(func(w http.ResponseWriter, req *http.Request) {
 		WriteProblem(w, req, Problem{Status: http.StatusNotFound, Code: "not_found", Detail: "no route " + req.Method + " " + req.URL.Path})
 	})
@@ -65,10 +91,17 @@ func New(cfg Config, reg *health.Registry, log *zap.Logger) (*Server, error) {
 		r.Method(http.MethodGet, "/health", reg.LiveHandler())
 		r.Method(http.MethodGet, "/ready", reg.ReadyHandler())
 	}
+	if o.metrics != nil {
+		r.Method(http.MethodGet, "/metrics", o.metrics)
+	}
+
 	s := &Server{cfg: cfg, log: log, router: r}
 	// The middleware wraps the router rather than being added with Use, so
 	// it runs for every request, even before a route is mounted.
 	h := chi.Chain(middleware.RequestID, echoRequestID, middleware.RealIP, AccessLog(log), Recoverer(log), BodyLimit(cfg.MaxBodyBytes)).Handler(r)
+	if o.tp != nil || o.mp != nil {
+		h = instrument(h, o.tp, o.mp)
+	}
 	s.handler = h
 	s.srv = &http.Server{
 		Handler:           h,

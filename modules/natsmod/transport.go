@@ -304,3 +304,6 @@ func backoff(attempt int) time.Duration {
 	d := 100 * time.Millisecond << min(attempt, 6)
 	return min(d, 5*time.Second)
 }
+
+// System names the transport in telemetry (messaging.system).
+func (t *Transport) System() string { return "nats" }

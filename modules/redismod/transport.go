@@ -222,3 +222,6 @@ func (t *Transport) ensureGroup(ctx context.Context, stream, group, start string
 
 // msTime is Redis's TIME in milliseconds, for the XCLAIM TIME option.
 func msTime(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
+
+// System names the transport in telemetry (messaging.system).
+func (t *Transport) System() string { return "redis" }

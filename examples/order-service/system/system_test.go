@@ -74,6 +74,7 @@ func freeAddr(t *testing.T) string {
 // proc is one running service process.
 type proc struct {
 	name, addr string
+	stdoutFile string // where stdout goes (the console exporter's spans), if set
 	cmd        *exec.Cmd
 	logs       *bytes.Buffer
 	mu         *sync.Mutex
@@ -83,13 +84,27 @@ type proc struct {
 // startService starts one replica of service with env and waits for /ready.
 func startService(t *testing.T, service, replica string, env ...string) *proc {
 	t.Helper()
-	p := &proc{name: service + "/" + replica, addr: freeAddr(t), logs: &bytes.Buffer{}, mu: &sync.Mutex{}, exited: make(chan error, 1)}
+	return startServiceTo(t, service, replica, "", env...)
+}
+
+// startServiceTo is startService with stdout written to stdoutFile.
+func startServiceTo(t *testing.T, service, replica, stdoutFile string, env ...string) *proc {
+	t.Helper()
+	p := &proc{name: service + "/" + replica, addr: freeAddr(t), logs: &bytes.Buffer{}, mu: &sync.Mutex{}, exited: make(chan error, 1), stdoutFile: stdoutFile}
 	p.cmd = exec.Command(filepath.Join(binaries(t), service))
 	p.cmd.Env = append(os.Environ(), append([]string{
 		"HTTP_ADDR=" + p.addr, "HOSTNAME=" + service + "-" + replica, "CATGA_SERVICE=" + service, "LOG_LEVEL=warn",
 	}, env...)...)
 	stderr, _ := p.cmd.StderrPipe()
 	p.cmd.Stdout = io.Discard
+	if p.stdoutFile != "" {
+		f, err := os.Create(p.stdoutFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		p.cmd.Stdout = f
+	}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

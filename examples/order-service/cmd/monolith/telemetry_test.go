@@ -1,0 +1,222 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxtest"
+
+	httpmod "github.com/catga-go/catga/modules/http"
+)
+
+// One POST /orders in the monolith is one trace: the HTTP span, then
+// CreateOrder, then for each event its publish and consumer spans, every
+// span the child of the one that caused it.
+func TestTrace_OneOrderIsOneTrace(t *testing.T) {
+	t.Setenv("HTTP_ADDR", "127.0.0.1:0")
+	t.Setenv("LOG_LEVEL", "error")
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	var srv *httpmod.Server
+	app := fxtest.New(t, Modules,
+		fx.Decorate(func(trace.TracerProvider) trace.TracerProvider { return tp }),
+		fx.Populate(&srv))
+	app.RequireStart()
+	defer app.RequireStop()
+	defer http.DefaultClient.CloseIdleConnections()
+	base := "http://" + srv.Addr()
+	id := createOrder(t, base, `{"customer_id":"c1","items":[{"sku":"A","qty":1,"price_cents":100}]}`)
+	waitStatus(t, base, id, "shipped")
+
+	want := []string{"POST /orders", "handle CreateOrder",
+		"publish OrderCreated", "process OrderCreated", "publish StockReserved", "process StockReserved",
+		"publish PaymentCompleted", "process PaymentCompleted", "publish OrderShipped", "process OrderShipped"}
+	var spans tracetest.SpanStubs
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		spans = exp.GetSpans()
+		if hasAll(spans, want) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	byName := map[string]tracetest.SpanStub{}
+	for _, s := range spans {
+		if _, seen := byName[s.Name]; !seen {
+			byName[s.Name] = s
+		}
+	}
+	for _, n := range want {
+		if _, ok := byName[n]; !ok {
+			t.Fatalf("no span %q among %v", n, spanNames(spans))
+		}
+	}
+	root := byName["POST /orders"]
+	for _, n := range want {
+		if byName[n].SpanContext.TraceID() != root.SpanContext.TraceID() {
+			t.Errorf("%s is in another trace", n)
+		}
+	}
+	parent := map[string]string{
+		"handle CreateOrder":       "POST /orders",
+		"publish OrderCreated":     "handle CreateOrder",
+		"process OrderCreated":     "publish OrderCreated",
+		"publish StockReserved":    "process OrderCreated",
+		"process StockReserved":    "publish StockReserved",
+		"publish PaymentCompleted": "process StockReserved",
+		"process PaymentCompleted": "publish PaymentCompleted",
+		"publish OrderShipped":     "process PaymentCompleted",
+		"process OrderShipped":     "publish OrderShipped",
+	}
+	// An event with two handlers in the monolith has two consumer spans:
+	// a child's parent is one of the spans of that name.
+	ids := map[string]map[trace.SpanID]bool{}
+	for _, s := range spans {
+		if ids[s.Name] == nil {
+			ids[s.Name] = map[trace.SpanID]bool{}
+		}
+		ids[s.Name][s.SpanContext.SpanID()] = true
+	}
+	for _, s := range spans {
+		if p, ok := parent[s.Name]; ok && !ids[p][s.Parent.SpanID()] {
+			t.Errorf("%s's parent is not a %s span", s.Name, p)
+		}
+	}
+	if root.SpanKind != trace.SpanKindServer || root.Parent.IsValid() {
+		t.Errorf("the HTTP span is %v with parent %v; want a root server span", root.SpanKind, root.Parent)
+	}
+}
+
+// A caller's W3C traceparent is continued, not replaced.
+func TestTrace_ContinuesTheCallersTrace(t *testing.T) {
+	t.Setenv("HTTP_ADDR", "127.0.0.1:0")
+	t.Setenv("LOG_LEVEL", "error")
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	var srv *httpmod.Server
+	app := fxtest.New(t, Modules, fx.Decorate(func(trace.TracerProvider) trace.TracerProvider { return tp }), fx.Populate(&srv))
+	app.RequireStart()
+	defer app.RequireStop()
+	defer http.DefaultClient.CloseIdleConnections()
+	ctx, caller := tp.Tracer("client").Start(context.Background(), "client call")
+	req, _ := http.NewRequest(http.MethodPost, "http://"+srv.Addr()+"/orders", strings.NewReader(`{"customer_id":"c1","items":[{"sku":"A","qty":1,"price_cents":1}]}`))
+	propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	caller.End()
+	for _, s := range exp.GetSpans() {
+		if s.Name == "POST /orders" {
+			if s.SpanContext.TraceID() != caller.SpanContext().TraceID() || s.Parent.SpanID() != caller.SpanContext().SpanID() {
+				t.Fatalf("the HTTP span did not continue the caller's trace")
+			}
+			return
+		}
+	}
+	t.Fatalf("no POST /orders span among %v", spanNames(exp.GetSpans()))
+}
+
+// /metrics after 10 orders shows the handled counters at their values.
+func TestMetrics_AfterTenOrders(t *testing.T) {
+	base := start(t)
+	var ids []string
+	for i := range 10 {
+		ids = append(ids, createOrder(t, base, fmt.Sprintf(`{"customer_id":"c%d","items":[{"sku":"A","qty":1,"price_cents":10}]}`, i)))
+	}
+	for _, id := range ids {
+		waitStatus(t, base, id, "shipped")
+	}
+	// Each event is handled by two modules in the monolith but one: OrderShipped.
+	want := map[string]float64{"CreateOrder": 10, "OrderCreated": 20, "StockReserved": 20, "PaymentCompleted": 20, "OrderShipped": 10}
+	var got map[string]float64
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got = handledOK(t, base)
+		done := true
+		for k, v := range want {
+			if got[k] != v {
+				done = false
+			}
+		}
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("catga_messages_handled_total ok: %v, want %v", got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	text := metricsText(t, base)
+	for _, name := range []string{"catga_handler_duration_seconds_bucket", "catga_messages_in_flight", "http_server_request_duration_seconds"} {
+		if !strings.Contains(text, name) {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
+}
+
+func metricsText(t *testing.T, base string) string {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		b.WriteString(sc.Text() + "\n")
+	}
+	return b.String()
+}
+
+// handledOK reads catga_messages_handled_total{outcome="ok"} by message.
+func handledOK(t *testing.T, base string) map[string]float64 {
+	t.Helper()
+	out := map[string]float64{}
+	for _, line := range strings.Split(metricsText(t, base), "\n") {
+		if !strings.HasPrefix(line, "catga_messages_handled_total{") || !strings.Contains(line, `outcome="ok"`) {
+			continue
+		}
+		i := strings.Index(line, `message="`)
+		name := line[i+len(`message="`):]
+		name = name[:strings.Index(name, `"`)]
+		v, _ := strconv.ParseFloat(line[strings.LastIndex(line, " ")+1:], 64)
+		out[name] += v
+	}
+	return out
+}
+
+func hasAll(spans tracetest.SpanStubs, want []string) bool {
+	have := map[string]bool{}
+	for _, s := range spans {
+		have[s.Name] = true
+	}
+	for _, w := range want {
+		if !have[w] {
+			return false
+		}
+	}
+	return true
+}
+
+func spanNames(spans tracetest.SpanStubs) []string {
+	var out []string
+	for _, s := range spans {
+		out = append(out, s.Name)
+	}
+	return out
+}
