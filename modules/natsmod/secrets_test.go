@@ -149,7 +149,9 @@ func TestSecret_LogsAndErrorsHoldNoCredentials(t *testing.T) {
 		{"TLS client certificate",
 			mutualTLS(t, pki),
 			func(c *natsmod.Config) { c.TLSCA, c.TLSCert, c.TLSKey = pki.CA, pki.ClientCert, pki.ClientKey },
-			func(c *natsmod.Config) { c.TLSCA, c.TLSCert, c.TLSKey = otherPKI.CA, otherPKI.ClientCert, otherPKI.ClientKey },
+			func(c *natsmod.Config) {
+				c.TLSCA, c.TLSCert, c.TLSKey = otherPKI.CA, otherPKI.ClientCert, otherPKI.ClientKey
+			},
 			append(append([]string{}, pki.KeyPEMs...), otherPKI.KeyPEMs...)},
 	}
 	for _, tt := range tests {
@@ -203,6 +205,33 @@ func TestSecret_LogsAndErrorsHoldNoCredentials(t *testing.T) {
 			for _, c := range []natsmod.Config{good, bad} {
 				assertSecretFree(t, "Config.String()", c.String(), tt.secrets)
 			}
+		})
+	}
+}
+
+// A NATS_URL that does not parse is refused by New, and neither the error
+// nor Config.String shows any part of the password in it.
+func TestSecret_MalformedURLHidesItsPassword(t *testing.T) {
+	tests := []struct {
+		name, url string
+		secrets   []string
+	}{
+		{"invalid port", "nats://svc:malformed-pass@127.0.0.1:bad", []string{"malformed-pass"}},
+		{"invalid escape", "nats://svc:malformed-pass@127.0.0.1:4222/%zz", []string{"malformed-pass"}},
+		{"space in the password", "nats://svc:malformed pass@127.0.0.1:4222", []string{"malformed pass"}},
+		{"token and an invalid port", "nats://malformed-token@127.0.0.1:bad", []string{"malformed-token"}},
+		{"raw @ in the password and an invalid port", "nats://svc:leftpart@rightpart@127.0.0.1:bad",
+			[]string{"leftpart@rightpart", "leftpart", "rightpart"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := natsmod.Config{URL: tt.url}
+			_, err := natsmod.New(cfg, "malformed", nil)
+			if err == nil || !strings.Contains(err.Error(), "NATS_URL") {
+				t.Fatalf("New: got %v, want an error naming NATS_URL", err)
+			}
+			assertSecretFree(t, "error", err.Error(), tt.secrets)
+			assertSecretFree(t, "Config.String()", cfg.String(), tt.secrets)
 		})
 	}
 }
