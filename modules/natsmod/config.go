@@ -12,6 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/catga-go/catga/internal/redact"
 )
 
 // Config is natsmod's deployment data, from the environment. Its zero
@@ -179,21 +181,8 @@ func (c Config) String() string {
 		c.Prefix, c.StreamPrefix, c.Storage, c.Replicas, c.AckWait)
 }
 
-// redactURL hides a password or token in a URL's user info.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		if i := strings.Index(s, "@"); i >= 0 {
-			return "[redacted]@" + s[i+1:]
-		}
-		return s
-	}
-	if _, has := u.User.Password(); has {
-		return u.Redacted()
-	}
-	u.User = url.User("xxxxx") // a bare token is a secret too
-	return u.String()
-}
+// redactURL hides a password or token in a URL's user info, parsable or not.
+func redactURL(s string) string { return redact.URL(s) }
 
 func redactURLs(list string) string {
 	parts := strings.Split(list, ",")
@@ -253,23 +242,12 @@ func (c Config) options(name string) ([]nats.Option, error) {
 	return opts, nil
 }
 
-// scrub removes c's secrets from err's text.
+// scrub removes c's secrets (fields and URLs) from err's text.
 func scrub(err error, c Config) error {
 	if err == nil {
 		return nil
 	}
-	msg := err.Error()
-	for _, s := range []string{c.Password, c.Token} {
-		if len(s) >= 3 {
-			msg = strings.ReplaceAll(msg, s, "[redacted]")
-		}
-	}
-	for _, u := range strings.Split(c.URL, ",") {
-		u = strings.TrimSpace(u)
-		if r := redactURL(u); r != u {
-			msg = strings.ReplaceAll(msg, u, r)
-		}
-	}
+	msg := redact.Text(err.Error(), strings.Split(c.URL, ","), c.Password, c.Token)
 	if msg == err.Error() {
 		return err
 	}

@@ -6,12 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/catga-go/catga/internal/redact"
 )
 
 // Config is redismod's deployment data, from the environment.
@@ -140,37 +141,12 @@ func (c Config) String() string {
 		redactURL(c.URL), c.Connection, c.Username, pw, c.TLS || strings.HasPrefix(c.URL, "rediss://"), c.Prefix, c.HashTags)
 }
 
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		if i := strings.LastIndex(s, "@"); i >= 0 {
-			return "[redacted]@" + s[i+1:]
-		}
-		return s
-	}
-	if u.User != nil {
-		if _, ok := u.User.Password(); ok {
-			return u.Redacted()
-		}
-	}
-	return u.String()
-}
+func redactURL(s string) string { return redact.URL(s) }
 
-// scrubText removes c's password (from the field or the URL) from msg.
+// scrubText removes c's password (the field's and the URL's, parsable or
+// not) from msg.
 func scrubText(msg string, c Config) string {
-	secrets := []string{c.Password}
-	if u, err := url.Parse(c.URL); err == nil && u.User != nil {
-		if p, ok := u.User.Password(); ok {
-			secrets = append(secrets, p)
-		}
-		msg = strings.ReplaceAll(msg, c.URL, redactURL(c.URL))
-	}
-	for _, s := range secrets {
-		if len(s) >= 3 {
-			msg = strings.ReplaceAll(msg, s, "[redacted]")
-		}
-	}
-	return msg
+	return redact.Text(msg, []string{c.URL}, c.Password)
 }
 
 func scrub(err error, c Config) error {
