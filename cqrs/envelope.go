@@ -131,6 +131,10 @@ func ParseHeaders(get func(key string) string, payload []byte) (*Envelope, error
 		ts, err := time.Parse(time.RFC3339Nano, t)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("header %s: %w", HeaderTime, err))
+		} else if y := ts.UTC().Year(); y < 0 || y > 9999 {
+			// EachHeader writes times in UTC; one whose offset moves it out of
+			// years 0000-9999 could be read but never written back.
+			errs = append(errs, fmt.Errorf("header %s: %q is outside years 0000-9999 in UTC", HeaderTime, t))
 		}
 		e.Time = ts
 	}

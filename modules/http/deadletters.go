@@ -110,7 +110,8 @@ func DeadLetterRoutes(dls cqrs.DeadLetters, token string) Mounter {
 func bearer(token string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+			ok = ok && strings.EqualFold(scheme, "Bearer") // the scheme is case-insensitive (RFC 9110 11.1)
 			if !ok || token == "" || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="catga admin"`)
 				WriteError(w, r, cqrs.NewError(cqrs.CodeUnauthorized, "admin route: a valid bearer token is required"))
