@@ -1,11 +1,11 @@
 # Catga for Go. `make test` is what CI runs (.ci/run calls it).
 GO        ?= go
-MODULES   := . examples/order-service deploy
+MODULES   := . examples/order-service deploy bench
 PKGS_RACE ?= ./...
 BENCHTIME ?= 1s
 COUNT     ?= 1
 
-.PHONY: run test test-race lint build bench tidy deps image deploy-validate
+.PHONY: run test test-race lint build bench bench-quick bench-micro tidy deps image deploy-validate
 
 ## run: the example monolith on :8080 (HTTP_ADDR overrides)
 run:
@@ -42,8 +42,19 @@ image:
 deploy-validate:
 	cd deploy && $(GO) test -count=1 ./...
 
-## bench: the benchmarks, with allocations
-bench:
+## bench: every side-by-side comparison (bench/), 6 runs each for benchstat,
+## into bench/results.txt, and the ratio table into bench/ratios.md
+bench: deps
+	cd bench && $(GO) test -run '^$$' -bench . -benchmem -count 6 -timeout 60m | tee results.txt
+	cd bench && $(GO) run ./cmd/ratios < results.txt | tee ratios.md
+
+## bench-quick: the same, one short run each (under five minutes)
+bench-quick: deps
+	cd bench && $(GO) test -run '^$$' -bench . -benchmem -count 1 -benchtime 20000x -timeout 10m | tee results-quick.txt
+	cd bench && $(GO) run ./cmd/ratios < results-quick.txt
+
+## bench-micro: the package benchmarks of cqrs, natsmod and redismod
+bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(COUNT) ./cqrs/... ./modules/natsmod/ ./modules/redismod/
 
 tidy:

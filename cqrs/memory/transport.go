@@ -106,6 +106,7 @@ func (t *Transport) Subscribe(ctx context.Context, s cqrs.Subscription) (cqrs.Su
 	if err := t.track(sub); err != nil {
 		return nil, err
 	}
+	sub.startWorkers()
 	for _, th := range s.Topics {
 		q := t.broker.queueFor(queueKey{topic: th.Topic, group: s.Group})
 		sub.wg.Add(1)
@@ -172,16 +173,29 @@ func (t *Transport) ReplayDeadLetter(ctx context.Context, id string) error {
 	return t.broker.ReplayDeadLetter(ctx, id)
 }
 
-// subscription is a running Subscribe or Serve: its fetchers and handlers.
+// subscription is a running Subscribe or Serve: its fetchers, its pool of
+// workers (a delivery starts no goroutine, so a handler's grown stack is
+// kept), and the requests it answers.
 type subscription struct {
 	t       *Transport
 	ctx     context.Context // the handlers' context
 	cancel  context.CancelFunc
 	stop    chan struct{}
-	sem     chan struct{}
-	wg      sync.WaitGroup
+	sem     chan struct{} // requests in flight
+	work    chan task
+	wg      sync.WaitGroup // fetchers and requests
+	workers sync.WaitGroup
+	started sync.Once
 	once    sync.Once
 	onClose []func()
+	conc    int
+}
+
+// task is one delivery for a worker.
+type task struct {
+	q  *queue
+	it *item
+	h  cqrs.DeliveryHandler
 }
 
 func newSubscription(t *Transport, concurrency int) *subscription {
@@ -189,7 +203,23 @@ func newSubscription(t *Transport, concurrency int) *subscription {
 		concurrency = cqrs.DefaultConcurrency
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &subscription{t: t, ctx: ctx, cancel: cancel, stop: make(chan struct{}), sem: make(chan struct{}, concurrency)}
+	return &subscription{t: t, ctx: ctx, cancel: cancel, stop: make(chan struct{}), sem: make(chan struct{}, concurrency),
+		work: make(chan task), conc: concurrency}
+}
+
+// startWorkers starts the pool, once, for a Subscribe.
+func (s *subscription) startWorkers() {
+	s.started.Do(func() {
+		for range s.conc {
+			s.workers.Add(1)
+			go func() {
+				defer s.workers.Done()
+				for t := range s.work {
+					s.deliver(t.q, t.it, t.h)
+				}
+			}()
+		}
+	})
 }
 
 // Close implements cqrs.Subscriber.
@@ -201,7 +231,12 @@ func (s *subscription) Close(ctx context.Context) error {
 		}
 		close(s.stop)
 		done := make(chan struct{})
-		go func() { s.wg.Wait(); close(done) }()
+		go func() {
+			s.wg.Wait() // fetchers and requests
+			close(s.work)
+			s.workers.Wait()
+			close(done)
+		}()
 		select {
 		case <-done:
 		case <-ctx.Done():
@@ -215,29 +250,30 @@ func (s *subscription) Close(ctx context.Context) error {
 	return err
 }
 
-// fetch takes messages off q while there is room to run them.
+// fetch takes messages off q for the workers: only as many as a worker
+// is ready to take.
 func (s *subscription) fetch(q *queue, h cqrs.DeliveryHandler) {
 	defer s.wg.Done()
 	for {
 		select {
 		case <-s.stop:
 			return
-		case s.sem <- struct{}{}:
-		}
-		select {
-		case <-s.stop:
-			<-s.sem
-			return
 		case it := <-q.ch:
-			s.wg.Add(1)
-			go s.deliver(q, it, h)
+			select {
+			case s.work <- task{q: q, it: it, h: h}:
+			case <-s.stop:
+				select { // not started: back on the queue
+				case q.ch <- it:
+				default:
+					_ = s.t.broker.redeliver(q, it, 0)
+				}
+				return
+			}
 		}
 	}
 }
 
 func (s *subscription) deliver(q *queue, it *item, h cqrs.DeliveryHandler) {
-	defer s.wg.Done()
-	defer func() { <-s.sem }()
 	env := *it.env // each delivery sees its own headers
 	env.Attempt = it.attempt
 	d := &delivery{b: s.t.broker, q: q, it: it, env: &env}

@@ -170,7 +170,9 @@ func (t *Transport) ReplayDeadLetter(ctx context.Context, id string) error {
 	}
 	env := dl.Envelope
 	msg := &nats.Msg{Subject: t.replaySubject(dl.Service, env.Kind.String(), env.Name), Header: headersOf(&env), Data: env.Payload}
-	if _, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID("replay-"+id)); err != nil {
+	msg.Header.Set(jetstream.MsgIDHeader, "replay-"+id) // its own dedup id; the envelope id is in Catga-Id
+	msg.Header[cqrs.HeaderID] = []string{env.ID}
+	if _, err := js.PublishMsg(ctx, msg); err != nil {
 		return fmt.Errorf("natsmod: replay %s: %w", id, err)
 	}
 	if err := stream.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -13,22 +14,27 @@ import (
 	"github.com/catga-go/catga/cqrs"
 )
 
-// service is a running Serve: a queue subscription per endpoint.
+// service is a running Serve: queue subscriptions per endpoint.
 type service struct {
 	t    *Transport
 	ctx  context.Context
 	kill context.CancelFunc
-	sem  chan struct{}
-	wg   sync.WaitGroup
 	subs []*nats.Subscription
 	once sync.Once
 	err  error
+
+	mu       sync.Mutex
+	closing  bool
+	inflight sync.WaitGroup
 }
 
-// Serve implements cqrs.Transport: each endpoint is a queue subscription on
-// its request subject with the group as queue, so one instance of the
-// owning service answers each request. The handler's context ends at the
-// caller's deadline.
+// Serve implements cqrs.Transport: each endpoint is served by several
+// queue subscriptions on its request subject, with the group as queue, so
+// one instance of the owning service answers each request. Each
+// subscription answers in its own callback, with no goroutine handed the
+// request: the server spreads requests over them, and over instances, so
+// an endpoint answers up to min(concurrency, 2 x GOMAXPROCS, 8) at once
+// per instance. The handler's context ends at the caller's deadline.
 func (t *Transport) Serve(ctx context.Context, s cqrs.Service) (cqrs.Subscriber, error) {
 	nc, _, err := t.conn()
 	if err != nil {
@@ -41,16 +47,19 @@ func (t *Transport) Serve(ctx context.Context, s cqrs.Service) (cqrs.Subscriber,
 	if conc <= 0 {
 		conc = cqrs.DefaultConcurrency
 	}
+	per := max(1, min(conc, 2*runtime.GOMAXPROCS(0), 8))
 	hctx, kill := context.WithCancel(context.Background())
-	srv := &service{t: t, ctx: hctx, kill: kill, sem: make(chan struct{}, conc)}
+	srv := &service{t: t, ctx: hctx, kill: kill}
 	for _, ep := range s.Endpoints {
-		h := ep.Handler
-		sub, err := nc.QueueSubscribe(t.requestSubject(ep.Topic), s.Group, func(m *nats.Msg) { srv.dispatch(m, h) })
-		if err != nil {
-			_ = srv.Close(ctx)
-			return nil, fmt.Errorf("natsmod: serve %s: %w", ep.Topic, err)
+		h, topic := ep.Handler, ep.Topic
+		for range per {
+			sub, err := nc.QueueSubscribe(t.requestSubject(ep.Topic), s.Group, func(m *nats.Msg) { srv.dispatch(m, h, topic) })
+			if err != nil {
+				_ = srv.Close(ctx)
+				return nil, fmt.Errorf("natsmod: serve %s: %w", ep.Topic, err)
+			}
+			srv.subs = append(srv.subs, sub)
 		}
-		srv.subs = append(srv.subs, sub)
 	}
 	if err := nc.FlushTimeout(5 * time.Second); err != nil { // the server knows the queue group before we return
 		_ = srv.Close(ctx)
@@ -62,25 +71,22 @@ func (t *Transport) Serve(ctx context.Context, s cqrs.Service) (cqrs.Subscriber,
 	return srv, nil
 }
 
-// dispatch runs a request in its own goroutine, waiting for room first (so
-// a busy instance slows its queue down rather than piling up).
-func (s *service) dispatch(m *nats.Msg, h cqrs.RequestHandler) {
-	select {
-	case s.sem <- struct{}{}:
-	case <-s.ctx.Done():
-		return
+// dispatch answers a request in the subscription's callback.
+func (s *service) dispatch(m *nats.Msg, h cqrs.RequestHandler, topic cqrs.Topic) {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return // the caller times out, or another instance answers a retry
 	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer func() { <-s.sem }()
-		s.answer(m, h)
-	}()
+	s.inflight.Add(1)
+	s.mu.Unlock()
+	defer s.inflight.Done()
+	s.answer(m, h, topic)
 }
 
-func (s *service) answer(m *nats.Msg, h cqrs.RequestHandler) {
+func (s *service) answer(m *nats.Msg, h cqrs.RequestHandler, topic cqrs.Topic) {
 	var rep *cqrs.Reply
-	env, err := cqrs.ParseHeaders(m.Header.Get, m.Data)
+	env, err := envelopeOfTopic(m.Header, m.Data, topic)
 	ctx := s.ctx
 	if err == nil {
 		env.Attempt = 1
@@ -96,12 +102,12 @@ func (s *service) answer(m *nats.Msg, h cqrs.RequestHandler) {
 	if rep == nil {
 		rep = cqrs.ReplyError(errors.New("natsmod: handler gave no reply"))
 	}
-	out := &nats.Msg{Header: nats.Header{}, Data: rep.Payload}
+	// A JSON success carries no header at all: nothing to encode or parse.
+	out := &nats.Msg{Data: rep.Payload}
 	if rep.Err != nil {
-		out.Header[cqrs.HeaderErrorCode] = []string{string(rep.Err.Code)}
-		out.Header[cqrs.HeaderErrorMessage] = []string{truncate(rep.Err.Message, 2048)}
-	} else if rep.ContentType != "" {
-		out.Header[cqrs.HeaderContentType] = []string{rep.ContentType}
+		out.Header = nats.Header{cqrs.HeaderErrorCode: {string(rep.Err.Code)}, cqrs.HeaderErrorMessage: {truncate(rep.Err.Message, 2048)}}
+	} else if rep.ContentType != "" && rep.ContentType != defaultContentType {
+		out.Header = nats.Header{cqrs.HeaderContentType: {rep.ContentType}}
 	}
 	if err := m.RespondMsg(out); err != nil {
 		s.t.log.Debug("reply not sent; the caller retries or times out: " + errText(err, s.t.cfg))
@@ -119,11 +125,14 @@ func truncate(s string, n int) string {
 // for requests in flight until ctx ends.
 func (s *service) Close(ctx context.Context) error {
 	s.once.Do(func() {
+		s.mu.Lock()
+		s.closing = true
+		s.mu.Unlock()
 		for _, sub := range s.subs {
 			_ = sub.Unsubscribe()
 		}
 		done := make(chan struct{})
-		go func() { s.wg.Wait(); close(done) }()
+		go func() { s.inflight.Wait(); close(done) }()
 		select {
 		case <-done:
 		case <-ctx.Done():

@@ -22,11 +22,12 @@ type subscription struct {
 	t     *Transport
 	group string
 	ctx   context.Context // the handlers' context
-	stop  chan struct{}
-	kill  context.CancelFunc
-	sem   chan struct{}
-	wg    sync.WaitGroup // fetchers and handlers
-	once  sync.Once
+	stop    chan struct{}
+	kill    context.CancelFunc
+	work    chan job       // to the workers; unbuffered, so a fetcher pulls only what a worker takes
+	wg      sync.WaitGroup // fetchers
+	workers sync.WaitGroup
+	once    sync.Once
 
 	keepStop chan struct{}
 	keepWG   sync.WaitGroup
@@ -37,6 +38,21 @@ type subscription struct {
 	iters    map[*fetcher]jetstream.MessagesContext
 	inflight map[*delivery]time.Time
 	failing  map[*fetcher]error
+}
+
+// job is one message for a worker.
+type job struct {
+	msg jetstream.Msg
+	f   *fetcher
+}
+
+// worker runs jobs until the subscription closes: a fixed pool, so a
+// delivery starts no goroutine and handlers keep their grown stacks.
+func (s *subscription) worker() {
+	defer s.workers.Done()
+	for j := range s.work {
+		j.f.handle(j.msg)
+	}
 }
 
 // fetcher is one consumer's loop.
@@ -71,7 +87,7 @@ func (t *Transport) Subscribe(ctx context.Context, s cqrs.Subscription) (cqrs.Su
 	}
 	hctx, kill := context.WithCancel(context.Background())
 	sub := &subscription{
-		t: t, group: s.Group, ctx: hctx, kill: kill, stop: make(chan struct{}), keepStop: make(chan struct{}), sem: make(chan struct{}, conc),
+		t: t, group: s.Group, ctx: hctx, kill: kill, stop: make(chan struct{}), keepStop: make(chan struct{}), work: make(chan job),
 		byTop: map[cqrs.Topic]cqrs.DeliveryHandler{}, iters: map[*fetcher]jetstream.MessagesContext{},
 		inflight: map[*delivery]time.Time{}, failing: map[*fetcher]error{},
 	}
@@ -87,11 +103,11 @@ func (t *Transport) Subscribe(ctx context.Context, s cqrs.Subscription) (cqrs.Su
 			deliver = jetstream.DeliverAllPolicy
 		}
 		name := consumerName(s.Group, th.Topic)
-		h := th.Handler
+		h, kind := th.Handler, th.Topic.Kind
 		fetchers = append(fetchers, &fetcher{
 			stream: t.cfg.streamOf(th.Topic.Kind),
 			cfg:    t.consumerConfig(name, t.subject(th.Topic), deliver, s.Group, th.Topic.String()),
-			handle: func(m jetstream.Msg) { sub.handle(m, h) },
+			handle: func(m jetstream.Msg) { sub.handle(m, h, kind) },
 		})
 	}
 	fetchers = append(fetchers, &fetcher{
@@ -109,6 +125,10 @@ func (t *Transport) Subscribe(ctx context.Context, s cqrs.Subscription) (cqrs.Su
 	t.mu.Lock()
 	t.subs[sub] = struct{}{}
 	t.mu.Unlock()
+	for range conc {
+		sub.workers.Add(1)
+		go sub.worker()
+	}
 	for _, f := range fetchers {
 		sub.wg.Add(1)
 		go sub.fetch(js, f, conc)
@@ -217,18 +237,11 @@ func (s *subscription) drainLoop(it jetstream.MessagesContext, f *fetcher) bool 
 			return !s.sleep(backoff(0))
 		}
 		select {
-		case s.sem <- struct{}{}:
+		case s.work <- job{msg: msg, f: f}:
 		case <-s.stop:
 			// Taken but not started: give it back now rather than after the ack wait.
 			_ = msg.Nak()
-			continue
 		}
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			defer func() { <-s.sem }()
-			f.handle(msg)
-		}()
 	}
 }
 
@@ -278,8 +291,8 @@ func (s *subscription) healthy() error {
 }
 
 // handle runs one message's delivery.
-func (s *subscription) handle(msg jetstream.Msg, h cqrs.DeliveryHandler) {
-	env, err := cqrs.ParseHeaders(msg.Headers().Get, msg.Data())
+func (s *subscription) handle(msg jetstream.Msg, h cqrs.DeliveryHandler, kind cqrs.Kind) {
+	env, err := envelopeOf(msg.Headers(), msg.Data(), kind)
 	md, merr := msg.Metadata()
 	if merr == nil {
 		env.Attempt = int(md.NumDelivered)
@@ -317,7 +330,7 @@ func (s *subscription) handleReplay(msg jetstream.Msg) {
 				Code: cqrs.CodeInvalid, Attempts: d.Envelope().Attempt, Service: s.group, Time: time.Now()})
 		})
 	}
-	s.handle(msg, h)
+	s.handle(msg, h, topic.Kind)
 }
 
 func (s *subscription) track(d *delivery, on bool) {
@@ -376,8 +389,10 @@ func (s *subscription) Close(ctx context.Context) error {
 			it.Drain()
 		}
 		s.mu.Unlock()
+		s.wg.Wait() // the fetchers give back what they took and end
+		close(s.work)
 		done := make(chan struct{})
-		go func() { s.wg.Wait(); close(done) }()
+		go func() { s.workers.Wait(); close(done) }()
 		select {
 		case <-done:
 		case <-ctx.Done():

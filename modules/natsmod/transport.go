@@ -238,8 +238,8 @@ func (t *Transport) Publish(ctx context.Context, topic cqrs.Topic, env *cqrs.Env
 	if topic.Kind != cqrs.KindEvent && topic.Kind != cqrs.KindCommand {
 		return fmt.Errorf("natsmod: publish of a %s: only events and commands are durable", topic.Kind)
 	}
-	msg := &nats.Msg{Subject: t.subject(topic), Header: headersOf(env), Data: env.Payload}
-	if _, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID(env.ID)); err != nil {
+	msg := &nats.Msg{Subject: t.subject(topic), Header: headersOf(env), Data: env.Payload} // Nats-Msg-Id is in the headers
+	if _, err := js.PublishMsg(ctx, msg); err != nil {
 		if errors.Is(err, nats.ErrMaxPayload) {
 			return &cqrs.PayloadTooLargeError{Name: topic.Name, Size: len(env.Payload), Limit: t.MaxPayload()}
 		}
@@ -248,11 +248,76 @@ func (t *Transport) Publish(ctx context.Context, topic cqrs.Topic, env *cqrs.Env
 	return nil
 }
 
-// headersOf returns env's headers as NATS headers, kept as written.
+// headersOf returns env's headers as NATS headers. What the receiver can
+// tell by itself is left out: the id travels once, as Nats-Msg-Id (which
+// JetStream dedups on); the kind is the subject's; JSON is the content type
+// when none is named; a correlation equal to the id is implied.
 func headersOf(env *cqrs.Envelope) nats.Header {
-	h := make(nats.Header, 12)
-	env.EachHeader(func(k, v string) { h[k] = []string{v} })
+	h := make(nats.Header, 8)
+	env.EachHeader(func(k, v string) {
+		switch {
+		case k == cqrs.HeaderID:
+			k = jetstream.MsgIDHeader
+		case k == cqrs.HeaderKind,
+			k == cqrs.HeaderContentType && v == defaultContentType,
+			k == cqrs.HeaderCorrelationID && v == env.ID:
+			return
+		}
+		h[k] = []string{v}
+	})
 	return h
+}
+
+const defaultContentType = "application/json"
+
+// requestHeaders are headersOf less the type too: a request's subject
+// names it.
+func requestHeaders(env *cqrs.Envelope) nats.Header {
+	h := headersOf(env)
+	delete(h, cqrs.HeaderName)
+	return h
+}
+
+// envelopeOf reads the envelope headersOf wrote, of a message of kind.
+func envelopeOf(h nats.Header, data []byte, kind cqrs.Kind) (*cqrs.Envelope, error) {
+	return envelopeOfTopic(h, data, cqrs.Topic{Kind: kind})
+}
+
+// envelopeOfTopic reads an envelope, taking what the headers leave out from
+// topic: its kind, and its name when the headers name none (a request).
+func envelopeOfTopic(h nats.Header, data []byte, topic cqrs.Topic) (*cqrs.Envelope, error) {
+	kind := topic.Kind
+	id := h.Get(cqrs.HeaderID) // set when Nats-Msg-Id is not the envelope's (a replay)
+	if id == "" {
+		id = h.Get(jetstream.MsgIDHeader)
+	}
+	return cqrs.ParseHeaders(func(k string) string {
+		switch k {
+		case cqrs.HeaderID:
+			return id
+		case cqrs.HeaderKind:
+			if v := h.Get(k); v != "" {
+				return v
+			}
+			return kind.String()
+		case cqrs.HeaderName:
+			if v := h.Get(k); v != "" {
+				return v
+			}
+			return topic.Name
+		case cqrs.HeaderContentType:
+			if v := h.Get(k); v != "" {
+				return v
+			}
+			return defaultContentType
+		case cqrs.HeaderCorrelationID:
+			if v := h.Get(k); v != "" {
+				return v
+			}
+			return id
+		}
+		return h.Get(k)
+	}, data)
 }
 
 // headerDeadline carries the caller's deadline to the responder.
@@ -272,7 +337,7 @@ func (t *Transport) Request(ctx context.Context, topic cqrs.Topic, env *cqrs.Env
 		defer cancel()
 	}
 	dl, _ := ctx.Deadline()
-	msg := &nats.Msg{Subject: t.requestSubject(topic), Header: headersOf(env), Data: env.Payload}
+	msg := &nats.Msg{Subject: t.requestSubject(topic), Header: requestHeaders(env), Data: env.Payload}
 	msg.Header[headerDeadline] = []string{strconv.FormatInt(dl.UnixNano(), 10)}
 	resp, err := nc.RequestMsgWithContext(ctx, msg)
 	switch {
@@ -288,7 +353,11 @@ func (t *Transport) Request(ctx context.Context, topic cqrs.Topic, env *cqrs.Env
 	if code := resp.Header.Get(cqrs.HeaderErrorCode); code != "" {
 		return &cqrs.Reply{Err: &cqrs.Error{Code: cqrs.ParseCode(code), Message: resp.Header.Get(cqrs.HeaderErrorMessage)}}, nil
 	}
-	return &cqrs.Reply{ContentType: resp.Header.Get(cqrs.HeaderContentType), Payload: resp.Data}, nil
+	ct := resp.Header.Get(cqrs.HeaderContentType)
+	if ct == "" {
+		ct = defaultContentType // a JSON reply carries no header at all
+	}
+	return &cqrs.Reply{ContentType: ct, Payload: resp.Data}, nil
 }
 
 // errText is err's text without c's secrets.

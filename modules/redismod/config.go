@@ -35,7 +35,7 @@ type Config struct {
 	Prefix   string `env:"REDIS_PREFIX" envDefault:"catga"` // keys: <prefix>:{events:<Name>}
 	HashTags bool   `env:"REDIS_HASH_TAGS" envDefault:"true"`
 
-	Block          time.Duration `env:"REDIS_BLOCK" envDefault:"2s"`               // XREADGROUP BLOCK
+	Block          time.Duration `env:"REDIS_BLOCK" envDefault:"500ms"`            // XREADGROUP BLOCK; a subscription closes within it
 	FetchBatch     int           `env:"REDIS_FETCH_BATCH" envDefault:"100"`        // XREADGROUP COUNT, at most the bus's concurrency
 	ClaimIdle      time.Duration `env:"REDIS_CLAIM_IDLE" envDefault:"30s"`         // a pending entry idle this long is taken over
 	ClaimInterval  time.Duration `env:"REDIS_CLAIM_INTERVAL" envDefault:"100ms"`   // how often XAUTOCLAIM looks
@@ -63,7 +63,7 @@ func (c Config) WithDefaults() Config {
 	dur(&c.DialTimeout, 5*time.Second)
 	dur(&c.ReadTimeout, 3*time.Second)
 	dur(&c.WriteTimeout, 3*time.Second)
-	dur(&c.Block, 2*time.Second)
+	dur(&c.Block, 500*time.Millisecond)
 	dur(&c.ClaimIdle, 30*time.Second)
 	dur(&c.ClaimInterval, 100*time.Millisecond)
 	dur(&c.TrimInterval, 30*time.Second)

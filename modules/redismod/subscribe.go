@@ -42,9 +42,11 @@ type subscription struct {
 	kill     context.CancelFunc
 	readCtx  context.Context // the readers' context, cancelled at close
 	stopRead context.CancelFunc
-	sem      chan struct{}
+	sem      chan struct{} // room: held from read to settle
+	work     chan entry    // to the workers
 	batch    int
-	wg       sync.WaitGroup // readers and handlers
+	wg       sync.WaitGroup // readers, claimer, heartbeats
+	workers  sync.WaitGroup
 	keepStop chan struct{}
 	keepWG   sync.WaitGroup // keep-alive and acker: they outlive the handlers
 	acks     chan ackReq
@@ -67,14 +69,24 @@ func (t *Transport) newSubscription(group, consumer string, concurrency int, ser
 	rctx, stopRead := context.WithCancel(context.Background())
 	return &subscription{
 		t: t, group: group, consumer: consumer, ctx: hctx, kill: kill, readCtx: rctx, stopRead: stopRead,
-		sem: make(chan struct{}, concurrency), batch: min(t.cfg.FetchBatch, concurrency), keepStop: make(chan struct{}),
+		sem: make(chan struct{}, concurrency), work: make(chan entry, concurrency), batch: min(t.cfg.FetchBatch, concurrency), keepStop: make(chan struct{}),
 		acks:    make(chan ackReq, 4*concurrency),
 		failing: map[*source]error{}, inflight: map[*delivery]time.Time{}, serve: serve,
 	}
 }
 
-// run starts the readers, the claimer and the keep-alive.
+// run starts the workers, the readers, the claimer and the keep-alive.
 func (s *subscription) run() {
+	for range cap(s.sem) {
+		s.workers.Add(1)
+		go func() {
+			defer s.workers.Done()
+			for e := range s.work {
+				e.src.handle(s.ctx, e)
+				<-s.sem
+			}
+		}()
+	}
 	for _, src := range s.sources {
 		s.wg.Add(1)
 		go s.read(src)
@@ -238,15 +250,21 @@ func (s *subscription) read(src *source) {
 	}
 }
 
-// start runs e's handler once there is room.
+// start hands e to a worker once there is room (the batch was sized to
+// the room, so this waits only briefly).
+// A closing subscription hands out nothing more: the entry stays pending
+// and is claimed again.
 func (s *subscription) start(e entry) {
-	s.sem <- struct{}{} // the batch was sized to the room; this waits only briefly
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer func() { <-s.sem }()
-		e.src.handle(s.ctx, e)
-	}()
+	select {
+	case s.sem <- struct{}{}:
+	case <-s.readCtx.Done():
+		return
+	}
+	select {
+	case s.work <- e:
+	case <-s.readCtx.Done():
+		<-s.sem
+	}
 }
 
 // claim takes over, every REDIS_CLAIM_INTERVAL, the group's entries idle
@@ -406,8 +424,10 @@ func (s *subscription) Close(ctx context.Context) error {
 			f()
 		}
 		s.stopRead()
+		s.wg.Wait() // no reader hands out more
+		close(s.work)
 		done := make(chan struct{})
-		go func() { s.wg.Wait(); close(done) }()
+		go func() { s.workers.Wait(); close(done) }()
 		select {
 		case <-done:
 		case <-ctx.Done():
