@@ -177,7 +177,12 @@ func Retry(p RetryPolicy) Behavior {
 }
 
 // Idempotency skips a delivered message whose handler already succeeded:
-// an inbox keyed by (service, handler, message id) in store. Local
+// an inbox keyed by (service, handler, message id) in store. A run claims
+// the key for as long as its context allows (DefaultIdempotencyLease
+// without a deadline); a second delivery of the same message that finds it
+// claimed waits, polling, until the first succeeds (then skips) or lets go
+// (then runs): it does not fail, so a message whose first run crashed is
+// run again once the lease ends rather than dead-lettered meanwhile. Local
 // dispatches carry no id worth keeping and pass through.
 func Idempotency(store IdempotencyStore, service string, ttl time.Duration) Behavior {
 	if ttl <= 0 {
@@ -189,21 +194,41 @@ func Idempotency(store IdempotencyStore, service string, ttl time.Duration) Beha
 				return next.Handle(ctx, m)
 			}
 			key := service + "/" + m.HandlerName() + "/" + m.ID()
-			done, err := store.Done(ctx, key)
-			if err != nil {
-				return Errorf(CodeUnavailable, "cqrs: idempotency store: %w", err)
+			lease := DefaultIdempotencyLease
+			if dl, ok := ctx.Deadline(); ok {
+				lease = time.Until(dl) + time.Second
 			}
-			if done {
-				return nil
+			wait := 5 * time.Millisecond
+			for {
+				state, err := store.Claim(ctx, key, lease)
+				if err != nil {
+					return Errorf(CodeUnavailable, "cqrs: idempotency store: %w", err)
+				}
+				switch state {
+				case StateDone:
+					return nil
+				case StateNew:
+					if err := next.Handle(ctx, m); err != nil {
+						if rerr := store.Release(context.WithoutCancel(ctx), key); rerr != nil {
+							return errors.Join(err, Errorf(CodeUnavailable, "cqrs: idempotency release: %w", rerr))
+						}
+						return err
+					}
+					if err := store.MarkDone(context.WithoutCancel(ctx), key, ttl); err != nil {
+						// The handler succeeded; a redelivery will run it again. Say so.
+						return Errorf(CodeUnavailable, "cqrs: idempotency commit after success: %w", err)
+					}
+					return nil
+				}
+				t := time.NewTimer(wait) // StateBusy: another run holds it
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+					return Errorf(CodeUnavailable, "cqrs: %s %s: still being handled elsewhere: %w", m.Topic(), m.ID(), ctx.Err())
+				}
+				wait = min(2*wait, 500*time.Millisecond)
 			}
-			if err := next.Handle(ctx, m); err != nil {
-				return err
-			}
-			if err := store.MarkDone(context.WithoutCancel(ctx), key, ttl); err != nil {
-				// The handler succeeded; a redelivery will run it again. Say so.
-				return Errorf(CodeUnavailable, "cqrs: idempotency commit after success: %w", err)
-			}
-			return nil
 		})
 	}
 }

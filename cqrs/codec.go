@@ -1,6 +1,6 @@
 package cqrs
 
-import "encoding/json"
+import json "github.com/goccy/go-json"
 
 // Codec turns message values into payload bytes and back. Codecs are chosen
 // by content type: a bus encodes with its codec and decodes with whichever
@@ -11,7 +11,11 @@ type Codec interface {
 	Unmarshal(data []byte, v any) error
 }
 
-// JSON is the default codec, encoding/json under "application/json".
+// JSON is the default codec under "application/json": github.com/goccy/go-json,
+// compatible with encoding/json (the same tags, the same output for the
+// same types) and about twice as fast, because it compiles an encoder and
+// a decoder per type once instead of walking the type by reflection on
+// every message.
 var JSON Codec = jsonCodec{}
 
 type jsonCodec struct{}

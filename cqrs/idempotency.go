@@ -9,22 +9,29 @@ import (
 
 // Idempotency defaults.
 const (
-	DefaultIdempotencyTTL = 24 * time.Hour
-	DefaultInboxSize      = 100_000
+	DefaultIdempotencyTTL   = 24 * time.Hour
+	DefaultIdempotencyLease = 5 * time.Minute
+	DefaultInboxSize        = 100_000
 )
 
-// IdempotencyStore is the inbox behind the Idempotency behavior: it
-// remembers, for a TTL, the keys of messages whose handler succeeded. The
-// memory store is the default; redismod provides one every instance shares.
-//
-// It records success only, not a run in progress: a message whose handler
-// crashed must run again when it comes back, at once, not after a lease
-// runs out (by then the broker may have given up on it). Two instances run
-// the same message at once only when a broker hands it over while its
-// handler still runs, which the transports prevent with in-progress acks.
+// IdempotencyState is what Claim found for a key.
+type IdempotencyState uint8
+
+// The states of a key.
+const (
+	StateNew  IdempotencyState = iota + 1 // claimed now: run the handler
+	StateDone                             // a run succeeded: skip it
+	StateBusy                             // another run holds it: wait for it
+)
+
+// IdempotencyStore is the inbox behind the Idempotency behavior. Claim
+// takes key for lease (so a crashed run frees it), MarkDone records
+// success for ttl, Release frees the key after a failed run. The memory
+// store is the default; redismod provides one every instance shares.
 type IdempotencyStore interface {
-	Done(ctx context.Context, key string) (bool, error)
+	Claim(ctx context.Context, key string, lease time.Duration) (IdempotencyState, error)
 	MarkDone(ctx context.Context, key string, ttl time.Duration) error
+	Release(ctx context.Context, key string) error
 }
 
 // MemoryInbox is an in-process IdempotencyStore holding at most Size keys;
@@ -34,31 +41,53 @@ type MemoryInbox struct {
 	Size int
 
 	mu    sync.Mutex
-	keys  map[string]time.Time // key -> expiry
-	order []string             // insertion order, for eviction
+	keys  map[string]inboxEntry
+	order []string // insertion order, for eviction
 	head  int
+}
+
+type inboxEntry struct {
+	done    bool
+	expires time.Time
 }
 
 var _ IdempotencyStore = (*MemoryInbox)(nil)
 
-// Done implements IdempotencyStore.
-func (s *MemoryInbox) Done(_ context.Context, key string) (bool, error) {
+// Claim implements IdempotencyStore.
+func (s *MemoryInbox) Claim(_ context.Context, key string, lease time.Duration) (IdempotencyState, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	exp, ok := s.keys[key]
-	if ok && time.Now().After(exp) {
-		delete(s.keys, key)
-		return false, nil
+	if e, ok := s.keys[key]; ok && time.Now().Before(e.expires) {
+		if e.done {
+			return StateDone, nil
+		}
+		return StateBusy, nil
 	}
-	return ok, nil
+	s.put(key, inboxEntry{expires: time.Now().Add(lease)})
+	return StateNew, nil
 }
 
 // MarkDone implements IdempotencyStore.
 func (s *MemoryInbox) MarkDone(_ context.Context, key string, ttl time.Duration) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.put(key, inboxEntry{done: true, expires: time.Now().Add(ttl)})
+	return nil
+}
+
+// Release implements IdempotencyStore.
+func (s *MemoryInbox) Release(_ context.Context, key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.keys[key]; ok && !e.done {
+		delete(s.keys, key)
+	}
+	return nil
+}
+
+func (s *MemoryInbox) put(key string, e inboxEntry) {
 	if s.keys == nil {
-		s.keys = map[string]time.Time{}
+		s.keys = map[string]inboxEntry{}
 	}
 	if _, ok := s.keys[key]; !ok {
 		size := s.Size
@@ -75,8 +104,7 @@ func (s *MemoryInbox) MarkDone(_ context.Context, key string, ttl time.Duration)
 		}
 		s.order = append(s.order, key)
 	}
-	s.keys[key] = time.Now().Add(ttl)
-	return nil
+	s.keys[key] = e
 }
 
 // compact drops from order the keys expired or evicted, and repeats, so

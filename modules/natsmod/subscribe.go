@@ -19,9 +19,9 @@ import (
 // (and one for the group's replays), each with a fetch loop, sharing a bound
 // on handlers in flight.
 type subscription struct {
-	t     *Transport
-	group string
-	ctx   context.Context // the handlers' context
+	t       *Transport
+	group   string
+	ctx     context.Context // the handlers' context
 	stop    chan struct{}
 	kill    context.CancelFunc
 	work    chan job       // to the workers; unbuffered, so a fetcher pulls only what a worker takes

@@ -48,11 +48,12 @@
 //
 // # Inbox
 //
-// Inbox marks a (service, handler, message id) done with SET and an expiry
-// (CATGA_IDEMPOTENCY_TTL). DESIGN names SET NX; plain SET is used because
-// the mark is written once the handler succeeded, when writing it again is
-// harmless, and a "busy" lease taken before the handler would outlive a
-// crashed handler and dead-letter its message.
+// Inbox claims a (service, handler, message id) with SET NX and the run's
+// lease, and marks it done with an expiry (CATGA_IDEMPOTENCY_TTL) once the
+// handler succeeded; a failed run releases it. A second delivery that finds
+// it claimed waits for the first (see cqrs.Idempotency), so two instances
+// never run one message at once, and a crashed run's message runs again
+// once its lease ends.
 //
 // # Connection
 //

@@ -11,8 +11,9 @@ import (
 )
 
 // Inbox is the idempotency store on Redis, shared by every instance and
-// usable with any transport: a key per (service, handler, message id), set
-// with an expiry once its handler succeeded.
+// usable with any transport: a key per (service, handler, message id),
+// "busy" (SET NX with the run's lease) while a run holds it, "done" (with
+// CATGA_IDEMPOTENCY_TTL) once it succeeded.
 type Inbox struct {
 	rdb redis.UniversalClient
 	k   keys
@@ -26,18 +27,43 @@ func NewInbox(rdb redis.UniversalClient, cfg Config) *Inbox {
 	return &Inbox{rdb: rdb, k: keys{prefix: cfg.Prefix, tags: cfg.HashTags}}
 }
 
-// Done implements cqrs.IdempotencyStore.
-func (s *Inbox) Done(ctx context.Context, key string) (bool, error) {
-	n, err := s.rdb.Exists(ctx, s.k.inbox(key)).Result()
+var claim = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v == 'done' then return 2 end
+if v then return 3 end
+redis.call('SET', KEYS[1], 'busy', 'PX', ARGV[1])
+return 1`)
+
+var release = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == 'busy' then return redis.call('DEL', KEYS[1]) end
+return 0`)
+
+// Claim implements cqrs.IdempotencyStore.
+func (s *Inbox) Claim(ctx context.Context, key string, lease time.Duration) (cqrs.IdempotencyState, error) {
+	n, err := claim.Run(ctx, s.rdb, []string{s.k.inbox(key)}, max(lease.Milliseconds(), 1)).Int()
 	if err != nil {
-		return false, fmt.Errorf("redismod: inbox: %w", err)
+		return 0, fmt.Errorf("redismod: inbox: %w", err)
 	}
-	return n == 1, nil
+	switch n {
+	case 1:
+		return cqrs.StateNew, nil
+	case 2:
+		return cqrs.StateDone, nil
+	}
+	return cqrs.StateBusy, nil
 }
 
 // MarkDone implements cqrs.IdempotencyStore.
 func (s *Inbox) MarkDone(ctx context.Context, key string, ttl time.Duration) error {
 	if err := s.rdb.Set(ctx, s.k.inbox(key), "done", ttl).Err(); err != nil {
+		return fmt.Errorf("redismod: inbox: %w", err)
+	}
+	return nil
+}
+
+// Release implements cqrs.IdempotencyStore.
+func (s *Inbox) Release(ctx context.Context, key string) error {
+	if err := release.Run(ctx, s.rdb, []string{s.k.inbox(key)}).Err(); err != nil && err != redis.Nil {
 		return fmt.Errorf("redismod: inbox: %w", err)
 	}
 	return nil

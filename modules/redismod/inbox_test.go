@@ -5,29 +5,52 @@ import (
 	"testing"
 	"time"
 
+	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/modules/redismod"
 	"github.com/catga-go/catga/modules/redismod/redistest"
 )
 
-func TestInbox_RemembersSuccessForItsTTL(t *testing.T) {
+func TestInbox_ClaimDoneReleaseAcrossInstances(t *testing.T) {
 	srv := redistest.Start(t)
 	cfg := testConfig(srv.URL())
-	tr := connect(t, cfg, "inbox")
-	in := redismod.NewInbox(tr.Client(), cfg)
+	in := redismod.NewInbox(connect(t, cfg, "inbox").Client(), cfg)
+	other := redismod.NewInbox(connect(t, cfg, "other").Client(), cfg)
 	ctx := context.Background()
-	if done, err := in.Done(ctx, "svc/h/m1"); err != nil || done {
-		t.Fatalf("new key: done=%v err=%v", done, err)
+	claim := func(s *redismod.Inbox, lease time.Duration) cqrs.IdempotencyState {
+		t.Helper()
+		st, err := s.Claim(ctx, "svc/h/m1", lease)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	if st := claim(in, time.Minute); st != cqrs.StateNew {
+		t.Fatalf("first claim: %v, want new", st)
+	}
+	if st := claim(other, time.Minute); st != cqrs.StateBusy {
+		t.Fatalf("a second instance while the first runs: %v, want busy", st)
+	}
+	if err := in.Release(ctx, "svc/h/m1"); err != nil {
+		t.Fatal(err)
+	}
+	if st := claim(other, 200*time.Millisecond); st != cqrs.StateNew {
+		t.Fatalf("after release: %v, want new", st)
+	}
+	time.Sleep(300 * time.Millisecond) // the holder crashed: its lease runs out
+	if st := claim(in, time.Minute); st != cqrs.StateNew {
+		t.Fatalf("after the lease: %v, want new", st)
 	}
 	if err := in.MarkDone(ctx, "svc/h/m1", 300*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	// Another instance, another client: the same answer.
-	other := redismod.NewInbox(connect(t, cfg, "other").Client(), cfg)
-	if done, _ := other.Done(ctx, "svc/h/m1"); !done {
-		t.Fatal("another instance does not see the done mark")
+	if st := claim(other, time.Minute); st != cqrs.StateDone {
+		t.Fatalf("after success: %v, want done", st)
+	}
+	if err := other.Release(ctx, "svc/h/m1"); err != nil || claim(other, time.Minute) != cqrs.StateDone {
+		t.Fatal("Release must not forget a success")
 	}
 	time.Sleep(400 * time.Millisecond)
-	if done, _ := in.Done(ctx, "svc/h/m1"); done {
-		t.Fatal("the mark outlived its TTL")
+	if st := claim(in, time.Minute); st != cqrs.StateNew {
+		t.Fatalf("after the TTL: %v, want new", st)
 	}
 }

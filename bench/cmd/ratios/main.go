@@ -1,0 +1,138 @@
+// Command ratios reads "go test -bench" output (several -count runs) on
+// stdin and writes a Markdown table: for each comparison, Catga's median
+// time per op over each contender's, allocations, and the target of
+// DESIGN section 10 it is held to.
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// target is a bound on catga/contender: time (a ratio), or allocations.
+type target struct {
+	maxRatio  float64 // 0: none
+	maxAllocs float64 // -1: none
+	text      string
+}
+
+var targets = map[string]target{
+	"InProcessSend/direct":         {8, 0, "within 8x of a direct call, 0 allocs"},
+	"InProcessSender/direct":       {2, 0, "within 2x of a direct call, 0 allocs"},
+	"InProcessSendDefaults/direct": {0, 2, "default behaviors: at most 2 allocs"},
+	"InProcessAsk/direct":          {8, 0, "within 8x of a direct call, 0 allocs"},
+	"InProcessPublish1/eventbus":   {1, -1, "faster than EventBus"},
+	"InProcessPublish3/eventbus":   {1, -1, "faster than EventBus"},
+	"InProcessSend/watermill":      {1, -1, "faster than Watermill CQRS"},
+	"MemoryEvent/watermill":        {0.1, -1, "10x faster than Watermill CQRS over gochannel"},
+	"NATSEvents/raw":               {1 / 0.9, -1, "at least 0.9x raw nats.go jetstream throughput"},
+	"NATSEvents/watermill":         {1, -1, "ahead of watermill-nats"},
+	"RedisEvents/raw":              {1 / 0.9, -1, "at least 0.9x raw go-redis throughput"},
+	"RedisEvents/watermill":        {1, -1, "ahead of watermill-redisstream"},
+	"NATSRequest1/raw":             {1.2, -1, "within 1.2x of raw nats.Request"},
+	"NATSRequest16/raw":            {1.2, -1, "within 1.2x of raw nats.Request"},
+}
+
+var line = regexp.MustCompile(`^Benchmark(\w+)/([\w.-]+?)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op(?:.*?\s([\d.]+) B/op)?(?:.*?\s([\d.]+) allocs/op)?`)
+
+type result struct{ ns, bytes, allocs []float64 }
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func main() {
+	if err := run(os.Stdin, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "ratios:", err)
+		os.Exit(1)
+	}
+}
+
+func run(in io.Reader, out io.Writer) error {
+	res := map[string]map[string]*result{}
+	var order []string
+	sc := bufio.NewScanner(in)
+	for sc.Scan() {
+		m := line.FindStringSubmatch(strings.TrimSpace(sc.Text()))
+		if m == nil {
+			continue
+		}
+		cmp, who := m[1], m[2]
+		if res[cmp] == nil {
+			res[cmp] = map[string]*result{}
+			order = append(order, cmp)
+		}
+		r := res[cmp][who]
+		if r == nil {
+			r = &result{}
+			res[cmp][who] = r
+		}
+		ns, _ := strconv.ParseFloat(m[3], 64)
+		r.ns = append(r.ns, ns)
+		if m[4] != "" {
+			b, _ := strconv.ParseFloat(m[4], 64)
+			r.bytes = append(r.bytes, b)
+		}
+		if m[5] != "" {
+			a, _ := strconv.ParseFloat(m[5], 64)
+			r.allocs = append(r.allocs, a)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "| comparison | catga ns/op | contender | ns/op | catga / contender | allocs catga / contender | target | met |")
+	fmt.Fprintln(out, "|---|---:|---|---:|---:|---:|---|---|")
+	for _, cmp := range order {
+		c := res[cmp]["catga"]
+		if c == nil {
+			continue
+		}
+		var others []string
+		for who := range res[cmp] {
+			if who != "catga" {
+				others = append(others, who)
+			}
+		}
+		sort.Strings(others)
+		for _, who := range others {
+			o := res[cmp][who]
+			ratio := median(c.ns) / median(o.ns)
+			t, ok := targets[cmp+"/"+who]
+			met := ""
+			if ok {
+				pass := (t.maxRatio == 0 || ratio <= t.maxRatio) && (t.maxAllocs < 0 || median(c.allocs) <= t.maxAllocs)
+				met = map[bool]string{true: "yes", false: "**no**"}[pass]
+			}
+			fmt.Fprintf(out, "| %s | %s | %s | %s | %.2f | %s / %s | %s | %s |\n", cmp, num(median(c.ns)), who, num(median(o.ns)), ratio,
+				count(median(c.allocs)), count(median(o.allocs)), t.text, met)
+		}
+	}
+	return nil
+}
+
+func num(f float64) string {
+	switch {
+	case f >= 100:
+		return strconv.FormatFloat(f, 'f', 0, 64)
+	case f >= 10:
+		return strconv.FormatFloat(f, 'f', 1, 64)
+	}
+	return strconv.FormatFloat(f, 'f', 2, 64)
+}
+
+func count(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
