@@ -16,9 +16,9 @@ run:
 test: lint deps
 	@set -e; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && $(GO) test -race -count=1 -timeout 20m ./...); done
 
-## deps: what the tests need besides Go (redis-server)
+## deps: what the tests need besides Go (redis-server, headless Chromium)
 deps:
-	@scripts/ensure-redis
+	@scripts/ensure-deps
 
 ## test-race: the tests five times over, to shake out flakes
 test-race: deps

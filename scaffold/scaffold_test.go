@@ -1,11 +1,18 @@
 package scaffold_test
 
 import (
+	"bytes"
+	"encoding/json"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/catga-go/catga/scaffold"
 )
@@ -38,7 +45,7 @@ func TestGenerate_EachTransportBuildsAndPasses(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, want := range []string{"go.mod", "cmd/shop-" + transport + "/main.go", "shop" + transport + "/handlers_test.go", "Makefile", "Dockerfile", "deploy/k8s/kustomization.yaml", "README.md", ".gitignore"} {
+			for _, want := range []string{"go.mod", "cmd/shop-" + transport + "/main.go", "shop" + transport + "/handlers_test.go", "Makefile", "Dockerfile", "deploy/k8s/kustomization.yaml", "README.md", ".gitignore", "catga.dev.yaml"} {
 				if !contains(files, want) {
 					t.Errorf("%s not generated (got %v)", want, files)
 				}
@@ -51,9 +58,83 @@ func TestGenerate_EachTransportBuildsAndPasses(t *testing.T) {
 			run(t, dir, "mod", "tidy")
 			run(t, dir, "build", "./...")
 			run(t, dir, "test", "-count=1", "./...")
+			if transport == "nats" {
+				devRuns(t, dir, "shop-nats")
+			}
 		})
 	}
 }
+
+// devRuns builds the service's catga tool (go.mod's tool directive) and
+// runs its catga.dev.yaml: two replicas ready on an embedded NATS, then
+// SIGTERM stops it all with exit 0.
+func devRuns(t *testing.T, dir, name string) {
+	t.Helper()
+	run(t, dir, "build", "-o", "bin/catga", "github.com/catga-go/catga/cmd/catga")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	var out bytes.Buffer
+	var mu sync.Mutex
+	cmd := exec.Command(filepath.Join(dir, "bin", "catga"), "dev", "--addr", addr)
+	cmd.Dir = dir
+	cmd.Stdout = writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return out.Write(p) })
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	output := func() string { mu.Lock(); defer mu.Unlock(); return out.String() }
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var rows []struct {
+			Service string
+			Ready   bool
+		}
+		ready := 0
+		if resp, err := http.Get("http://" + addr + "/api/status"); err == nil {
+			_ = json.NewDecoder(resp.Body).Decode(&rows)
+			resp.Body.Close()
+			for _, r := range rows {
+				if r.Ready && r.Service == name {
+					ready++
+				}
+			}
+		}
+		if ready == 2 {
+			break
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("catga dev exited (%v) before ready:\n%s", err, output())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			<-exited
+			t.Fatalf("catga dev not ready in 60s:\n%s", output())
+		}
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("catga dev exited with %v on SIGTERM:\n%s", err, output())
+		}
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-exited
+		t.Fatalf("catga dev did not stop on SIGTERM:\n%s", output())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 func TestGenerate_RefusesANonEmptyDirectoryWithoutForce(t *testing.T) {
 	dir := t.TempDir()

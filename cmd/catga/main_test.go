@@ -20,7 +20,7 @@ func execute(t *testing.T, args ...string) (string, error) {
 }
 
 func TestHelp_OnEveryCommand(t *testing.T) {
-	for _, args := range [][]string{{"--help"}, {"new", "--help"}, {"version", "--help"}} {
+	for _, args := range [][]string{{"--help"}, {"new", "--help"}, {"version", "--help"}, {"dev", "--help"}} {
 		out, err := execute(t, args...)
 		if err != nil || !strings.Contains(out, "Usage:") {
 			t.Errorf("catga %s: %v\n%s", strings.Join(args, " "), err, out)
@@ -50,5 +50,21 @@ func TestNew_WritesTheServiceAndRefusesToOverwrite(t *testing.T) {
 	}
 	if _, err := execute(t, "new", "Bad_Name", "--dir", t.TempDir(), "--tidy=false"); err == nil || !strings.Contains(err.Error(), "Bad_Name") {
 		t.Fatalf("a bad name: %v, want an error naming it", err)
+	}
+}
+
+// catga dev refuses a file it cannot read or that names an undeclared
+// resource, before starting anything.
+func TestDev_RefusesABadFile(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := execute(t, "dev", filepath.Join(dir, "nope.yaml")); err == nil || !strings.Contains(err.Error(), "nope.yaml") {
+		t.Errorf("a missing file: %v", err)
+	}
+	file := filepath.Join(dir, "catga.dev.yaml")
+	if err := os.WriteFile(file, []byte("services:\n  - name: api\n    path: ./cmd/api\n    use: [nats]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := execute(t, "dev", file); err == nil || !strings.Contains(err.Error(), `uses "nats", which is not declared`) {
+		t.Errorf("an undeclared resource: %v", err)
 	}
 }

@@ -21,7 +21,7 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newCmd(), versionCmd())
+	root.AddCommand(newCmd(), devCmd(), versionCmd())
 	return root
 }
 
