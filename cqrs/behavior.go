@@ -143,7 +143,8 @@ type RetryPolicy struct {
 // DefaultRetry runs a failed handler up to 3 times before the broker's redelivery.
 var DefaultRetry = RetryPolicy{Attempts: 3, Initial: 20 * time.Millisecond, Max: time.Second}
 
-// Retry runs the handler again after a failure that is not permanent, up to
+// Retry runs the handler again after a failure that is not permanent (nor
+// ErrDraining, a message given back at shutdown), up to
 // p.Attempts runs, waiting with exponential backoff and jitter
 // (github.com/cenkalti/backoff). It returns the last error.
 func Retry(p RetryPolicy) Behavior {
@@ -163,7 +164,7 @@ func Retry(p RetryPolicy) Behavior {
 			var last error
 			_, err := backoff.Retry(ctx, func() (struct{}, error) {
 				last = next.Handle(ctx, m)
-				if last != nil && IsPermanent(last) {
+				if last != nil && (IsPermanent(last) || errors.Is(last, ErrDraining)) {
 					return struct{}{}, backoff.Permanent(last)
 				}
 				return struct{}{}, last
@@ -182,7 +183,9 @@ func Retry(p RetryPolicy) Behavior {
 // without a deadline); a second delivery of the same message that finds it
 // claimed waits, polling, until the first succeeds (then skips) or lets go
 // (then runs): it does not fail, so a message whose first run crashed is
-// run again once the lease ends rather than dead-lettered meanwhile. Local
+// run again once the lease ends rather than dead-lettered meanwhile. If the
+// subscription starts closing while it waits, it returns ErrDraining and the
+// message goes back to the broker: a shutdown does not wait for a lease. Local
 // dispatches carry no id worth keeping and pass through.
 func Idempotency(store IdempotencyStore, service string, ttl time.Duration) Behavior {
 	if ttl <= 0 {
@@ -226,6 +229,9 @@ func Idempotency(store IdempotencyStore, service string, ttl time.Duration) Beha
 				case <-ctx.Done():
 					t.Stop()
 					return Errorf(CodeUnavailable, "cqrs: %s %s: still being handled elsewhere: %w", m.Topic(), m.ID(), ctx.Err())
+				case <-Draining(ctx):
+					t.Stop()
+					return Errorf(CodeUnavailable, "cqrs: %s %s: still being handled elsewhere: %w", m.Topic(), m.ID(), ErrDraining)
 				}
 				wait = min(2*wait, 500*time.Millisecond)
 			}

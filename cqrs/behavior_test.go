@@ -94,8 +94,11 @@ func TestRetry_RetriesTransientNotPermanent(t *testing.T) {
 	b := newBus(t, cqrs.Options{Dispatch: []cqrs.Behavior{cqrs.Retry(cqrs.RetryPolicy{Attempts: 3, Initial: time.Millisecond, Max: 2 * time.Millisecond})}},
 		cqrs.HandleCommand(cqrs.CommandHandlerFunc[CreateOrder, OrderID](func(_ context.Context, c CreateOrder) (OrderID, error) {
 			n := calls.Add(1)
-			if c.Customer == "perm" {
+			switch c.Customer {
+			case "perm":
 				return "", cqrs.Permanent(fail)
+			case "drain":
+				return "", cqrs.ErrDraining
 			}
 			if n < 3 {
 				return "", fail
@@ -110,6 +113,11 @@ func TestRetry_RetriesTransientNotPermanent(t *testing.T) {
 	_, err = cqrs.Send[OrderID](context.Background(), b, CreateOrder{Customer: "perm"})
 	if !errors.Is(err, fail) || calls.Load() != 1 {
 		t.Fatalf("permanent: %v after %d calls; want the error after 1", err, calls.Load())
+	}
+	calls.Store(0)
+	_, err = cqrs.Send[OrderID](context.Background(), b, CreateOrder{Customer: "drain"})
+	if !errors.Is(err, cqrs.ErrDraining) || calls.Load() != 1 {
+		t.Fatalf("draining: %v after %d calls; want ErrDraining after 1", err, calls.Load())
 	}
 }
 
@@ -246,5 +254,76 @@ func waitDeadLetters(t *testing.T, dl cqrs.DeadLetters, n int) []cqrs.DeadLetter
 			t.Fatalf("%d dead letters, want %d", len(got), n)
 		}
 		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// busyInbox is an IdempotencyStore whose every key is held by another run.
+// It counts claims, and those made once the subscription was draining.
+type busyInbox struct{ claims, late atomic.Int32 }
+
+func (s *busyInbox) Claim(ctx context.Context, _ string, _ time.Duration) (cqrs.IdempotencyState, error) {
+	s.claims.Add(1)
+	select {
+	case <-cqrs.Draining(ctx):
+		s.late.Add(1)
+	default:
+	}
+	return cqrs.StateBusy, nil
+}
+func (s *busyInbox) MarkDone(context.Context, string, time.Duration) error { return nil }
+func (s *busyInbox) Release(context.Context, string) error                 { return nil }
+
+// A delivery waiting for another instance's claim does not hold a shutdown:
+// Stop returns within its deadline, the message is given back (no dead
+// letter, no in-process retry) and the next instance of the group runs it.
+func TestIdempotency_WaitingDeliveryGivenBackAtStop(t *testing.T) {
+	tr := memory.New(memory.Options{})
+	t.Cleanup(func() { _ = tr.Close(context.Background()) })
+	busy := &busyInbox{}
+	var ran atomic.Int32
+	handler := cqrs.HandleEvent(cqrs.EventHandlerFunc[OrderCreated](func(context.Context, OrderCreated) error {
+		ran.Add(1)
+		return nil
+	}))
+	opts := func(instance string, store cqrs.IdempotencyStore, maxDeliver int) cqrs.Options {
+		return cqrs.Options{Service: "svc", Instance: instance, Transport: tr, MaxDeliver: maxDeliver,
+			Delivery: cqrs.DefaultDelivery(nil, cqrs.DeliveryConfig{Idempotency: store, Service: "svc", Retry: cqrs.DefaultRetry})}
+	}
+	first := newBus(t, opts("i1", busy, 1), handler) // its only attempt: given back, still not a dead letter
+	if err := first.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Publish(context.Background(), OrderCreated{ID: "o1"}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for busy.claims.Load() < 2 && time.Now().Before(deadline) { // waiting, polling the claim
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := first.Stop(ctx); err != nil {
+		t.Fatalf("Stop with a delivery waiting on another run's claim: %v after %v", err, time.Since(start))
+	}
+	if ran.Load() != 0 {
+		t.Fatalf("handler ran %d times while the claim was held", ran.Load())
+	}
+	if n := busy.late.Load(); n > 1 {
+		t.Fatalf("%d claims after the drain began, want at most 1: ErrDraining was retried", n)
+	}
+	if cqrs.Draining(context.Background()) != nil {
+		t.Fatal("a context without WithDrain reports draining")
+	}
+	if dls, err := tr.ListDeadLetters(context.Background(), "", 0); err != nil || len(dls) != 0 {
+		t.Fatalf("dead letters %v (%v), want none: the message was given back", dls, err)
+	}
+	second := newBus(t, opts("i2", &cqrs.MemoryInbox{}, 3), handler)
+	startBus(t, second)
+	for ran.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if ran.Load() != 1 {
+		t.Fatalf("the next instance ran the given-back message %d times, want 1", ran.Load())
 	}
 }

@@ -2,6 +2,7 @@ package cqrs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -56,6 +57,8 @@ func (b *Bus) settle(ctx context.Context, d Delivery, t Topic, err error) {
 	switch {
 	case err == nil:
 		serr = d.Ack(sctx)
+	case errors.Is(err, ErrDraining):
+		serr = d.Nak(sctx, 0) // not handled here: give it back, not an attempt that failed
 	case IsPermanent(err) || env.Attempt >= b.maxDeliver:
 		tid, sid := traceIDsOf(ctx, env)
 		b.log.LogAttrs(ctx, slog.LevelError, "cqrs: dead-lettering message",

@@ -180,6 +180,7 @@ type subscription struct {
 	t       *Transport
 	ctx     context.Context // the handlers' context
 	cancel  context.CancelFunc
+	drain   func() // tells waiting behaviors the subscription closes
 	stop    chan struct{}
 	sem     chan struct{} // requests in flight
 	work    chan task
@@ -203,7 +204,8 @@ func newSubscription(t *Transport, concurrency int) *subscription {
 		concurrency = cqrs.DefaultConcurrency
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &subscription{t: t, ctx: ctx, cancel: cancel, stop: make(chan struct{}), sem: make(chan struct{}, concurrency),
+	ctx, drain := cqrs.WithDrain(ctx)
+	return &subscription{t: t, ctx: ctx, cancel: cancel, drain: drain, stop: make(chan struct{}), sem: make(chan struct{}, concurrency),
 		work: make(chan task), conc: concurrency}
 }
 
@@ -229,6 +231,7 @@ func (s *subscription) Close(ctx context.Context) error {
 		for _, f := range s.onClose {
 			f()
 		}
+		s.drain()
 		close(s.stop)
 		done := make(chan struct{})
 		go func() {

@@ -24,6 +24,7 @@ type subscription struct {
 	ctx     context.Context // the handlers' context
 	stop    chan struct{}
 	kill    context.CancelFunc
+	drain   func()         // tells waiting behaviors the subscription closes
 	work    chan job       // to the workers; unbuffered, so a fetcher pulls only what a worker takes
 	wg      sync.WaitGroup // fetchers
 	workers sync.WaitGroup
@@ -86,8 +87,9 @@ func (t *Transport) Subscribe(ctx context.Context, s cqrs.Subscription) (cqrs.Su
 		conc = cqrs.DefaultConcurrency
 	}
 	hctx, kill := context.WithCancel(context.Background())
+	hctx, drain := cqrs.WithDrain(hctx)
 	sub := &subscription{
-		t: t, group: s.Group, ctx: hctx, kill: kill, stop: make(chan struct{}), keepStop: make(chan struct{}), work: make(chan job),
+		t: t, group: s.Group, ctx: hctx, kill: kill, drain: drain, stop: make(chan struct{}), keepStop: make(chan struct{}), work: make(chan job),
 		byTop: map[cqrs.Topic]cqrs.DeliveryHandler{}, iters: map[*fetcher]jetstream.MessagesContext{},
 		inflight: map[*delivery]time.Time{}, failing: map[*fetcher]error{},
 	}
@@ -383,6 +385,7 @@ func (s *subscription) inflightSnapshot(olderThan time.Duration) []*delivery {
 // then cancels their contexts.
 func (s *subscription) Close(ctx context.Context) error {
 	s.once.Do(func() {
+		s.drain()
 		s.mu.Lock()
 		close(s.stop)
 		for _, it := range s.iters {

@@ -40,6 +40,7 @@ type subscription struct {
 	sources  []*source
 	ctx      context.Context // the handlers' context
 	kill     context.CancelFunc
+	drain    func()          // tells waiting behaviors the subscription closes
 	readCtx  context.Context // the readers' context, cancelled at close
 	stopRead context.CancelFunc
 	sem      chan struct{} // room: held from read to settle
@@ -66,9 +67,10 @@ func (t *Transport) newSubscription(group, consumer string, concurrency int, ser
 		concurrency = cqrs.DefaultConcurrency
 	}
 	hctx, kill := context.WithCancel(context.Background())
+	hctx, drain := cqrs.WithDrain(hctx)
 	rctx, stopRead := context.WithCancel(context.Background())
 	return &subscription{
-		t: t, group: group, consumer: consumer, ctx: hctx, kill: kill, readCtx: rctx, stopRead: stopRead,
+		t: t, group: group, consumer: consumer, ctx: hctx, kill: kill, drain: drain, readCtx: rctx, stopRead: stopRead,
 		sem: make(chan struct{}, concurrency), work: make(chan entry, concurrency), batch: min(t.cfg.FetchBatch, concurrency), keepStop: make(chan struct{}),
 		acks:    make(chan ackReq, 4*concurrency),
 		failing: map[*source]error{}, inflight: map[*delivery]time.Time{}, serve: serve,
@@ -423,6 +425,7 @@ func (s *subscription) Close(ctx context.Context) error {
 		for _, f := range s.onClose {
 			f()
 		}
+		s.drain()
 		s.stopRead()
 		s.wg.Wait() // no reader hands out more
 		close(s.work)
