@@ -23,6 +23,9 @@ import (
 //
 // Close of a Subscriber drains: it stops taking messages, lets the handlers
 // that started finish and settle until its context ends, then cancels theirs.
+// Handler contexts come from WithDrain, and Close calls its drain first, so
+// a delivery that is only waiting (on another instance's idempotency claim)
+// is given back at once instead of holding the stop.
 // cqrstest.TestTransport is the contract in code.
 type Transport interface {
 	Publish(ctx context.Context, topic Topic, env *Envelope) error

@@ -291,3 +291,74 @@ func testDrain(t *testing.T, h *harness) {
 	t.Logf("%d events: %d handled before stop, %d after restart, %d handled twice", total, firstRun,
 		handled.perInstance()["second"], handled.total()-total)
 }
+
+// heldInbox is an idempotency store in which every key is held by a run
+// elsewhere (an instance that crashed holding its claims). It counts claims.
+type heldInbox struct{ claims sync.Map }
+
+func (s *heldInbox) Claim(_ context.Context, key string, _ time.Duration) (cqrs.IdempotencyState, error) {
+	s.claims.Store(key, true)
+	return cqrs.StateBusy, nil
+}
+func (s *heldInbox) MarkDone(context.Context, string, time.Duration) error { return nil }
+func (s *heldInbox) Release(context.Context, string) error                 { return nil }
+
+func (s *heldInbox) count() int {
+	n := 0
+	s.claims.Range(func(any, any) bool { n++; return true })
+	return n
+}
+
+// testDrainWaiting: deliveries waiting on claims another instance holds do
+// not hold a stop (the transport gives handler contexts cqrs.WithDrain and
+// drains as Close begins); they go back to the broker, not to the dead
+// letters, and the next instance handles each once.
+func testDrainWaiting(t *testing.T, h *harness) {
+	total := n(20, 10)
+	svc := h.group("svc")
+	handled := newCollector()
+	handler := func(inst string) cqrs.Registration {
+		return cqrs.HandleEvent(cqrs.EventHandlerFunc[suiteEvent](func(_ context.Context, e suiteEvent) error {
+			handled.add(inst, e.Key)
+			return nil
+		}))
+	}
+	tr := h.connect(t)
+	held := &heldInbox{}
+	b := h.bus(busOptions{service: svc, instance: "first", transport: tr, concurrency: total, idempotency: held}, handler("first"))
+	want := keys("w", total)
+	pub := h.bus(busOptions{service: h.group("pub"), instance: "p"})
+	for _, k := range want {
+		if err := pub.Publish(context.Background(), suiteEvent{Key: k}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.eventually(func() bool { return held.count() >= total }, func() string {
+		return fmt.Sprintf("%d of %d deliveries reached the inbox", held.count(), total)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	start := time.Now()
+	err := b.Stop(ctx)
+	cancel()
+	took := time.Since(start).Round(time.Millisecond)
+	if err != nil {
+		t.Fatalf("stop with %d deliveries waiting on claims held elsewhere: %v after %v; the transport must drain cqrs.WithDrain contexts as Close begins",
+			total, err, took)
+	}
+	if handled.total() != 0 {
+		t.Fatalf("%d handled while their claims were held", handled.total())
+	}
+	if dls, err := b.DeadLetters(); err == nil {
+		if got, err := dls.ListDeadLetters(context.Background(), svc, 0); err != nil || len(got) != 0 {
+			t.Fatalf("%d dead letters (err %v), want none: a message given back at stop is not an attempt that failed", len(got), err)
+		}
+	}
+	closeTransport(t, tr)
+	h.bus(busOptions{service: svc, instance: "second"}, handler("second"))
+	h.eventually(func() bool { return handled.has(want) }, func() string { return handled.diff(want, false) })
+	quiet()
+	if d := handled.diff(want, true); d != "" {
+		t.Fatal(d)
+	}
+	t.Logf("%d deliveries waiting on held claims: stop took %v, the next instance handled each once", total, took)
+}

@@ -36,7 +36,9 @@
 // context; request/reply results, error codes, 3 responders answering once
 // each, no responder failing within 100 ms, deadlines, late replies
 // dropped; durable commands once over 3 instances and across a restart;
-// idempotency; drain on stop; the payload limit. Each case reports the
+// idempotency; drain on stop, and a stop not held by deliveries waiting on
+// claims held elsewhere (given back, handled once by the next instance);
+// the payload limit. Each case reports the
 // missing and extra message keys when it fails.
 //
 // Features switch off what a transport truly cannot do; a case switched

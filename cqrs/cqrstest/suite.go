@@ -63,6 +63,7 @@ func TestTransport(t *testing.T, f Features, newBackend NewBackend) {
 		{"DurableCommands_OnceOverInstancesAndRestart", testDurableCommands, ""},
 		{"Idempotency_SameIDRunsHandlerOnce", testIdempotency, ""},
 		{"Drain_InFlightFinishRestArriveAfterRestart", testDrain, "persistent"},
+		{"Drain_WaitingOnHeldClaimGivenBack", testDrainWaiting, "persistent"},
 		{"Payload_LimitRefusedAtPublish", testPayloadLimit, ""},
 	}
 	for _, c := range cases {
