@@ -152,3 +152,22 @@ func ExampleBus_DeadLetters() {
 	}
 	// Output: OrderPlaced 1 card refused
 }
+
+// A transport's subscription makes its handlers' context with WithDrain and
+// calls drain as Close begins; a behavior that only waits selects on
+// Draining and gives the message back with ErrDraining.
+func ExampleWithDrain() {
+	handlers, drain := cqrs.WithDrain(context.Background())
+	waiting := make(chan error)
+	go func() {
+		select {
+		case <-cqrs.Draining(handlers):
+			waiting <- cqrs.ErrDraining
+		case <-time.After(time.Minute): // another instance's lease
+			waiting <- nil
+		}
+	}()
+	drain() // Close begins
+	fmt.Println(<-waiting)
+	// Output: cqrs: subscription closing; message given back
+}
