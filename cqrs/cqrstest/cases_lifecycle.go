@@ -350,7 +350,7 @@ func testDrainWaiting(t *testing.T, h *harness) {
 	}
 	if dls, err := b.DeadLetters(); err == nil {
 		if got, err := dls.ListDeadLetters(context.Background(), svc, 0); err != nil || len(got) != 0 {
-			t.Fatalf("%d dead letters (err %v), want none: a message given back at stop is not an attempt that failed", len(got), err)
+			t.Fatalf("%d dead letters (err %v), want none: a message given back at stop is not an attempt that failed: %+v", len(got), err, got)
 		}
 	}
 	closeTransport(t, tr)

@@ -217,6 +217,10 @@ func (s *subscription) startWorkers() {
 			go func() {
 				defer s.workers.Done()
 				for t := range s.work {
+					if s.stopped() { // taken but not started: a closing subscription takes nothing more
+						s.giveBack(t.q, t.it)
+						continue
+					}
 					s.deliver(t.q, t.it, t.h)
 				}
 			}()
@@ -231,8 +235,8 @@ func (s *subscription) Close(ctx context.Context) error {
 		for _, f := range s.onClose {
 			f()
 		}
-		s.drain()
 		close(s.stop)
+		s.drain() // after stop: a message given back is not taken again here
 		done := make(chan struct{})
 		go func() {
 			s.wg.Wait() // fetchers and requests
@@ -262,17 +266,36 @@ func (s *subscription) fetch(q *queue, h cqrs.DeliveryHandler) {
 		case <-s.stop:
 			return
 		case it := <-q.ch:
+			if s.stopped() { // both were ready: stopping wins
+				s.giveBack(q, it)
+				return
+			}
 			select {
 			case s.work <- task{q: q, it: it, h: h}:
 			case <-s.stop:
-				select { // not started: back on the queue
-				case q.ch <- it:
-				default:
-					_ = s.t.broker.redeliver(q, it, 0)
-				}
+				s.giveBack(q, it)
 				return
 			}
 		}
+	}
+}
+
+func (s *subscription) stopped() bool {
+	select {
+	case <-s.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// giveBack puts a message taken but not started back on its queue, for
+// another instance of the group (or this one reopened); not an attempt.
+func (s *subscription) giveBack(q *queue, it *item) {
+	select {
+	case q.ch <- it:
+	default:
+		_ = s.t.broker.redeliver(q, it, 0)
 	}
 }
 

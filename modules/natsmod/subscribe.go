@@ -52,6 +52,10 @@ type job struct {
 func (s *subscription) worker() {
 	defer s.workers.Done()
 	for j := range s.work {
+		if s.stopped() { // taken but not started: a closing subscription takes nothing more
+			_ = j.msg.Nak()
+			continue
+		}
 		j.f.handle(j.msg)
 	}
 }
@@ -238,6 +242,10 @@ func (s *subscription) drainLoop(it jetstream.MessagesContext, f *fetcher) bool 
 			it.Stop()
 			return !s.sleep(backoff(0))
 		}
+		if s.stopped() { // both were ready: stopping wins
+			_ = msg.Nak()
+			continue
+		}
 		select {
 		case s.work <- job{msg: msg, f: f}:
 		case <-s.stop:
@@ -385,13 +393,13 @@ func (s *subscription) inflightSnapshot(olderThan time.Duration) []*delivery {
 // then cancels their contexts.
 func (s *subscription) Close(ctx context.Context) error {
 	s.once.Do(func() {
-		s.drain()
 		s.mu.Lock()
 		close(s.stop)
 		for _, it := range s.iters {
 			it.Drain()
 		}
 		s.mu.Unlock()
+		s.drain()   // after stop: a message given back is not taken again here
 		s.wg.Wait() // the fetchers give back what they took and end
 		close(s.work)
 		done := make(chan struct{})

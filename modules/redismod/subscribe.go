@@ -425,9 +425,9 @@ func (s *subscription) Close(ctx context.Context) error {
 		for _, f := range s.onClose {
 			f()
 		}
-		s.drain()
 		s.stopRead()
 		s.wg.Wait() // no reader hands out more
+		s.drain()   // after the readers and the claimer end: a message given back is not read again here
 		close(s.work)
 		done := make(chan struct{})
 		go func() { s.workers.Wait(); close(done) }()
