@@ -52,10 +52,6 @@ type job struct {
 func (s *subscription) worker() {
 	defer s.workers.Done()
 	for j := range s.work {
-		if s.stopped() { // taken but not started: a closing subscription takes nothing more
-			_ = j.msg.Nak()
-			continue
-		}
 		j.f.handle(j.msg)
 	}
 }
@@ -199,6 +195,12 @@ func (s *subscription) fetch(js jetstream.JetStream, f *fetcher, conc int) {
 	}
 }
 
+// pullExpiry bounds each pull request, and so (at half of it) the idle
+// heartbeat: a pull lost on the server side (a consumer updated under it, a
+// busy server) is noticed and reissued within seconds, not nats.go's 30 s
+// default, during which a live instance would receive nothing.
+const pullExpiry = 5 * time.Second
+
 // iterator opens f's message iterator, registered so Close can drain it.
 func (s *subscription) iterator(js jetstream.JetStream, f *fetcher, batch int) (jetstream.MessagesContext, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -207,7 +209,7 @@ func (s *subscription) iterator(js jetstream.JetStream, f *fetcher, batch int) (
 	if err != nil {
 		return nil, err
 	}
-	it, err := c.Messages(jetstream.PullMaxMessages(batch))
+	it, err := c.Messages(jetstream.PullMaxMessages(batch), jetstream.PullExpiry(pullExpiry))
 	if err != nil {
 		return nil, fmt.Errorf("natsmod: consume %s: %w", f.cfg.Durable, err)
 	}
