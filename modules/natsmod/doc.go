@@ -30,7 +30,12 @@
 // a third of the ack wait gets in-progress acks, so it keeps its message; a
 // crashed instance's messages go to another after the ack wait. Closing a
 // subscription stops pulling, gives back at once what was pulled but not
-// started (Nak), and waits for the handlers in flight.
+// started (Nak), and waits for the handlers in flight; a handler that is
+// only waiting on another instance's idempotency claim is given back too
+// (cqrs.WithDrain). Each pull request expires after 5 s (nats.go's default
+// is 30 s), so its idle heartbeat is 2.5 s and a pull the server lost is
+// noticed and reissued within seconds rather than leaving a live instance
+// idle for half a minute; an idle consumer costs one pull request per 5 s.
 //
 // The consumers have no MaxDeliver of their own, where DESIGN puts one on
 // the consumer: the bus counts attempts (from the broker's delivery count)
