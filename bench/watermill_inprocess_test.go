@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -178,4 +179,44 @@ func wmSettle(before int) {
 	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// wmEvents is the run both broker comparisons share: subscribe to topic,
+// decode, ack and count every message in one consumer, publish b.N JSON
+// events from 16 publishers, and wait until all were handled. closeSub
+// closes sub, which ends the consumer loop; it may be called twice.
+func wmEvents(b *testing.B, pub message.Publisher, sub message.Subscriber, topic string, closeSub func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	msgs, err := sub.Subscribe(ctx, topic)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var handled atomic.Int64
+	consumed := make(chan struct{})
+	go func() {
+		defer close(consumed)
+		for msg := range msgs {
+			var e OrderPlaced
+			if err := json.Unmarshal(msg.Payload, &e); err != nil {
+				b.Error(err)
+			}
+			msg.Ack()
+			handled.Add(1)
+		}
+	}()
+	// The consumer loop ends when the subscriber closes its output.
+	defer func() { <-consumed }()
+	defer closeSub()
+
+	b.ResetTimer()
+	PublishParallel(b, func(int) error {
+		payload, err := json.Marshal(OrderPlaced{OrderID: "o", Cents: 1})
+		if err != nil {
+			return err
+		}
+		return pub.Publish(topic, message.NewMessage(watermill.NewUUID(), payload))
+	})
+	WaitCount(b, &handled, b.N)
+	b.StopTimer()
 }

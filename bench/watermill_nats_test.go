@@ -1,16 +1,12 @@
 package bench
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"runtime"
-	"sync/atomic"
 	"testing"
 
 	"github.com/ThreeDotsLabs/watermill"
 	wmnats "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/nats"
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go"
 )
 
@@ -77,38 +73,5 @@ func wmNATSEvents(b *testing.B, env Env) {
 	}
 	defer pub.Close()
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	// Subscribe returns once the stream and the durable consumer exist.
-	msgs, err := sub.Subscribe(ctx, topic)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var handled atomic.Int64
-	consumed := make(chan struct{})
-	go func() {
-		defer close(consumed)
-		for msg := range msgs {
-			var e OrderPlaced
-			if err := json.Unmarshal(msg.Payload, &e); err != nil {
-				b.Error(err)
-			}
-			msg.Ack()
-			handled.Add(1)
-		}
-	}()
-	// The consumer loop ends when the subscriber closes its output.
-	defer func() { <-consumed }()
-	defer closeSub()
-
-	b.ResetTimer()
-	PublishParallel(b, func(int) error {
-		payload, err := json.Marshal(OrderPlaced{OrderID: "o", Cents: 1})
-		if err != nil {
-			return err
-		}
-		return pub.Publish(topic, message.NewMessage(watermill.NewUUID(), payload))
-	})
-	WaitCount(b, &handled, b.N)
-	b.StopTimer()
+	wmEvents(b, pub, sub, topic, closeSub) // Subscribe returns once the stream and the durable consumer exist
 }

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"runtime"
 	"sync/atomic"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill-redisstream/pkg/redisstream"
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -65,38 +63,5 @@ func wmRedisEvents(b *testing.B, env Env) {
 	}
 	defer closeSub()
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	// Subscribe returns once the consumer group exists (XGROUP CREATE MKSTREAM).
-	msgs, err := sub.Subscribe(ctx, stream)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var handled atomic.Int64
-	consumed := make(chan struct{})
-	go func() {
-		defer close(consumed)
-		for msg := range msgs {
-			var e OrderPlaced
-			if err := json.Unmarshal(msg.Payload, &e); err != nil {
-				b.Error(err)
-			}
-			msg.Ack()
-			handled.Add(1)
-		}
-	}()
-	// The consumer loop ends when the subscriber closes its output.
-	defer func() { <-consumed }()
-	defer closeSub()
-
-	b.ResetTimer()
-	PublishParallel(b, func(int) error {
-		payload, err := json.Marshal(OrderPlaced{OrderID: "o", Cents: 1})
-		if err != nil {
-			return err
-		}
-		return pub.Publish(stream, message.NewMessage(watermill.NewUUID(), payload))
-	})
-	WaitCount(b, &handled, b.N)
-	b.StopTimer()
+	wmEvents(b, pub, sub, stream, closeSub) // Subscribe returns once the consumer group exists (XGROUP CREATE MKSTREAM)
 }
