@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/internal/inflight"
 )
 
 // Transport is one connection to a Broker.
@@ -178,9 +179,7 @@ func (t *Transport) ReplayDeadLetter(ctx context.Context, id string) error {
 // kept), and the requests it answers.
 type subscription struct {
 	t       *Transport
-	ctx     context.Context // the handlers' context
-	cancel  context.CancelFunc
-	drain   func() // tells waiting behaviors the subscription closes
+	h       inflight.Handlers // the handlers' context, its drain and Close's wait
 	stop    chan struct{}
 	sem     chan struct{} // requests in flight
 	work    chan task
@@ -203,9 +202,7 @@ func newSubscription(t *Transport, concurrency int) *subscription {
 	if concurrency <= 0 {
 		concurrency = cqrs.DefaultConcurrency
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ctx, drain := cqrs.WithDrain(ctx)
-	return &subscription{t: t, ctx: ctx, cancel: cancel, drain: drain, stop: make(chan struct{}), sem: make(chan struct{}, concurrency),
+	return &subscription{t: t, h: inflight.New(), stop: make(chan struct{}), sem: make(chan struct{}, concurrency),
 		work: make(chan task), conc: concurrency}
 }
 
@@ -236,22 +233,12 @@ func (s *subscription) Close(ctx context.Context) error {
 			f()
 		}
 		close(s.stop)
-		s.drain() // after stop: a message given back is not taken again here
-		done := make(chan struct{})
-		go func() {
+		s.h.Drain() // after stop: a message given back is not taken again here
+		err = s.h.Wait(ctx, func() {
 			s.wg.Wait() // fetchers and requests
 			close(s.work)
 			s.workers.Wait()
-			close(done)
-		}()
-		select {
-		case <-done:
-		case <-ctx.Done():
-			err = ctx.Err()
-			s.cancel()
-			<-done
-		}
-		s.cancel()
+		})
 		s.t.untrack(s)
 	})
 	return err
@@ -303,7 +290,7 @@ func (s *subscription) deliver(q *queue, it *item, h cqrs.DeliveryHandler) {
 	env := *it.env // each delivery sees its own headers
 	env.Attempt = it.attempt
 	d := &delivery{b: s.t.broker, q: q, it: it, env: &env}
-	h.HandleDelivery(s.ctx, d)
+	h.HandleDelivery(s.h.Context(), d)
 	if d.settled.CompareAndSwap(false, true) {
 		// An unsettled delivery is not lost: it comes back, as an unacked
 		// message does after the ack wait.
@@ -360,7 +347,7 @@ func (s *server) call(ctx context.Context, env *cqrs.Envelope) (*cqrs.Reply, err
 	case <-s.sub.stop:
 		return nil, cqrs.ErrClosed
 	}
-	hctx, cancel := s.sub.ctx, context.CancelFunc(func() {})
+	hctx, cancel := s.sub.h.Context(), context.CancelFunc(func() {})
 	if dl, ok := ctx.Deadline(); ok {
 		hctx, cancel = context.WithDeadline(hctx, dl)
 	}

@@ -12,13 +12,13 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/internal/inflight"
 )
 
 // service is a running Serve: queue subscriptions per endpoint.
 type service struct {
 	t    *Transport
-	ctx  context.Context
-	kill context.CancelFunc
+	h    inflight.Handlers
 	subs []*nats.Subscription
 	once sync.Once
 	err  error
@@ -48,8 +48,7 @@ func (t *Transport) Serve(ctx context.Context, s cqrs.Service) (cqrs.Subscriber,
 		conc = cqrs.DefaultConcurrency
 	}
 	per := max(1, min(conc, 2*runtime.GOMAXPROCS(0), 8))
-	hctx, kill := context.WithCancel(context.Background())
-	srv := &service{t: t, ctx: hctx, kill: kill}
+	srv := &service{t: t, h: inflight.New()}
 	for _, ep := range s.Endpoints {
 		h, topic := ep.Handler, ep.Topic
 		for range per {
@@ -87,7 +86,7 @@ func (s *service) dispatch(m *nats.Msg, h cqrs.RequestHandler, topic cqrs.Topic)
 func (s *service) answer(m *nats.Msg, h cqrs.RequestHandler, topic cqrs.Topic) {
 	var rep *cqrs.Reply
 	env, err := envelopeOfTopic(m.Header, m.Data, topic)
-	ctx := s.ctx
+	ctx := s.h.Context()
 	if err == nil {
 		env.Attempt = 1
 		if ns, perr := strconv.ParseInt(m.Header.Get(headerDeadline), 10, 64); perr == nil {
@@ -131,16 +130,7 @@ func (s *service) Close(ctx context.Context) error {
 		for _, sub := range s.subs {
 			_ = sub.Unsubscribe()
 		}
-		done := make(chan struct{})
-		go func() { s.inflight.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-ctx.Done():
-			s.err = ctx.Err()
-			s.kill()
-			<-done
-		}
-		s.kill()
+		s.err = s.h.Wait(ctx, s.inflight.Wait)
 		s.t.mu.Lock()
 		delete(s.t.srvs, s)
 		s.t.mu.Unlock()

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/internal/inflight"
 )
 
 // subscription is a running Subscribe: one durable pull consumer per topic
@@ -21,10 +22,8 @@ import (
 type subscription struct {
 	t       *Transport
 	group   string
-	ctx     context.Context // the handlers' context
+	h       inflight.Handlers // the handlers' context, its drain and Close's wait
 	stop    chan struct{}
-	kill    context.CancelFunc
-	drain   func()         // tells waiting behaviors the subscription closes
 	work    chan job       // to the workers; unbuffered, so a fetcher pulls only what a worker takes
 	wg      sync.WaitGroup // fetchers
 	workers sync.WaitGroup
@@ -86,17 +85,15 @@ func (t *Transport) Subscribe(ctx context.Context, s cqrs.Subscription) (cqrs.Su
 	if conc <= 0 {
 		conc = cqrs.DefaultConcurrency
 	}
-	hctx, kill := context.WithCancel(context.Background())
-	hctx, drain := cqrs.WithDrain(hctx)
 	sub := &subscription{
-		t: t, group: s.Group, ctx: hctx, kill: kill, drain: drain, stop: make(chan struct{}), keepStop: make(chan struct{}), work: make(chan job),
+		t: t, group: s.Group, h: inflight.New(), stop: make(chan struct{}), keepStop: make(chan struct{}), work: make(chan job),
 		byTop: map[cqrs.Topic]cqrs.DeliveryHandler{}, iters: map[*fetcher]jetstream.MessagesContext{},
 		inflight: map[*delivery]time.Time{}, failing: map[*fetcher]error{},
 	}
 	var fetchers []*fetcher
 	for _, th := range s.Topics {
 		if th.Topic.Kind != cqrs.KindEvent && th.Topic.Kind != cqrs.KindCommand {
-			kill()
+			sub.h.Cancel()
 			return nil, fmt.Errorf("natsmod: subscribe to %s: only events and commands are durable", th.Topic)
 		}
 		sub.byTop[th.Topic] = th.Handler
@@ -120,7 +117,7 @@ func (t *Transport) Subscribe(ctx context.Context, s cqrs.Subscription) (cqrs.Su
 	// Create every consumer now, so a bad one fails Subscribe, not later.
 	for _, f := range fetchers {
 		if _, err := sub.consumer(ctx, js, f); err != nil {
-			kill()
+			sub.h.Cancel()
 			return nil, err
 		}
 	}
@@ -318,7 +315,7 @@ func (s *subscription) handle(msg jetstream.Msg, h cqrs.DeliveryHandler, kind cq
 	}
 	s.track(d, true)
 	defer s.track(d, false)
-	h.HandleDelivery(s.ctx, d)
+	h.HandleDelivery(s.h.Context(), d)
 	if d.settled.CompareAndSwap(false, true) {
 		_ = msg.Nak() // unsettled: redeliver, as after the ack wait but sooner
 	}
@@ -401,19 +398,10 @@ func (s *subscription) Close(ctx context.Context) error {
 			it.Drain()
 		}
 		s.mu.Unlock()
-		s.drain()   // after stop: a message given back is not taken again here
+		s.h.Drain() // after stop: a message given back is not taken again here
 		s.wg.Wait() // the fetchers give back what they took and end
 		close(s.work)
-		done := make(chan struct{})
-		go func() { s.workers.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-ctx.Done():
-			s.err = ctx.Err()
-			s.kill()
-			<-done
-		}
-		s.kill()
+		s.err = s.h.Wait(ctx, s.workers.Wait)
 		close(s.keepStop)
 		s.keepWG.Wait()
 		s.t.mu.Lock()

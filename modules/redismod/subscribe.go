@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/internal/inflight"
 )
 
 // source is one stream a subscription reads, and what to do with an entry.
@@ -38,10 +39,8 @@ type subscription struct {
 	group    string
 	consumer string
 	sources  []*source
-	ctx      context.Context // the handlers' context
-	kill     context.CancelFunc
-	drain    func()          // tells waiting behaviors the subscription closes
-	readCtx  context.Context // the readers' context, cancelled at close
+	h        inflight.Handlers // the handlers' context, its drain and Close's wait
+	readCtx  context.Context   // the readers' context, cancelled at close
 	stopRead context.CancelFunc
 	sem      chan struct{} // room: held from read to settle
 	work     chan entry    // to the workers
@@ -66,11 +65,9 @@ func (t *Transport) newSubscription(group, consumer string, concurrency int, ser
 	if concurrency <= 0 {
 		concurrency = cqrs.DefaultConcurrency
 	}
-	hctx, kill := context.WithCancel(context.Background())
-	hctx, drain := cqrs.WithDrain(hctx)
 	rctx, stopRead := context.WithCancel(context.Background())
 	return &subscription{
-		t: t, group: group, consumer: consumer, ctx: hctx, kill: kill, drain: drain, readCtx: rctx, stopRead: stopRead,
+		t: t, group: group, consumer: consumer, h: inflight.New(), readCtx: rctx, stopRead: stopRead,
 		sem: make(chan struct{}, concurrency), work: make(chan entry, concurrency), batch: min(t.cfg.FetchBatch, concurrency), keepStop: make(chan struct{}),
 		acks:    make(chan ackReq, 4*concurrency),
 		failing: map[*source]error{}, inflight: map[*delivery]time.Time{}, serve: serve,
@@ -84,7 +81,7 @@ func (s *subscription) run() {
 		go func() {
 			defer s.workers.Done()
 			for e := range s.work {
-				e.src.handle(s.ctx, e)
+				e.src.handle(s.h.Context(), e)
 				<-s.sem
 			}
 		}()
@@ -314,7 +311,7 @@ func (s *subscription) claim() {
 
 // deliveries is how often the group has been given entry id.
 func (s *subscription) deliveries(stream, id string) int {
-	ctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
+	ctx, cancel := context.WithTimeout(s.h.Context(), 2*time.Second)
 	defer cancel()
 	p, err := s.t.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: stream, Group: s.group, Start: id, End: id, Count: 1}).Result()
 	if err != nil || len(p) == 0 {
@@ -427,18 +424,9 @@ func (s *subscription) Close(ctx context.Context) error {
 		}
 		s.stopRead()
 		s.wg.Wait() // no reader hands out more
-		s.drain()   // after the readers and the claimer end: a message given back is not read again here
+		s.h.Drain() // after the readers and the claimer end: a message given back is not read again here
 		close(s.work)
-		done := make(chan struct{})
-		go func() { s.workers.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-ctx.Done():
-			s.err = ctx.Err()
-			s.kill()
-			<-done
-		}
-		s.kill()
+		s.err = s.h.Wait(ctx, s.workers.Wait)
 		close(s.keepStop)
 		close(s.acks) // every handler is done: the acker flushes and ends
 		s.keepWG.Wait()
