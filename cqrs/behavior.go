@@ -186,14 +186,15 @@ func Retry(p RetryPolicy) Behavior {
 // run again once the lease ends rather than dead-lettered meanwhile. If the
 // subscription starts closing while it waits, it returns ErrDraining and the
 // message goes back to the broker: a shutdown does not wait for a lease. Local
-// dispatches carry no id worth keeping and pass through.
+// dispatches carry no id worth keeping and pass through, and so do the
+// deliveries of a handler registered with OwnInbox.
 func Idempotency(store IdempotencyStore, service string, ttl time.Duration) Behavior {
 	if ttl <= 0 {
 		ttl = DefaultIdempotencyTTL
 	}
 	return func(next Handler) Handler {
 		return HandlerFunc(func(ctx context.Context, m Message) error {
-			if !m.Delivered() {
+			if !m.Delivered() || m.routeMeta().ownInbox {
 				return next.Handle(ctx, m)
 			}
 			key := service + "/" + m.HandlerName() + "/" + m.ID()

@@ -136,7 +136,8 @@ func (rt *requestRoute[C, R]) dispatchAny(ctx context.Context, cmd any) error {
 	return err
 }
 
-// enqueue encodes v and publishes it on the transport.
+// enqueue encodes v and publishes it on the transport, or writes it to the
+// outbox bound to ctx (WithOutbox).
 func (b *Bus) enqueue(ctx context.Context, kind Kind, key typeKey, v any) error {
 	name, err := b.nameOf(key, v)
 	if err != nil {
@@ -150,7 +151,11 @@ func (b *Bus) enqueue(ctx context.Context, kind Kind, key typeKey, v any) error 
 	env := &Envelope{Payload: payload}
 	ctx, span := b.startSend(ctx, t, false)
 	b.stamp(ctx, env, t)
-	err = b.transport.Publish(ctx, t, env)
+	if o, ok := OutboxFrom(ctx); ok {
+		err = o.Add(ctx, t, env) // published by the outbox's relay after commit
+	} else {
+		err = b.transport.Publish(ctx, t, env)
+	}
 	if span != nil {
 		endSpan(span, err)
 	}

@@ -41,6 +41,16 @@ var (
 	ErrPayloadTooLarge = errors.New("cqrs: payload too large")
 	// ErrClosed: the bus or transport is stopped.
 	ErrClosed = errors.New("cqrs: closed")
+	// ErrUnavailable: the broker could not be reached, and nothing was sent.
+	// A publish that fails with it is a definite failure: the message will
+	// not be stored later, so a caller may compensate (undo what it did).
+	ErrUnavailable = errors.New("cqrs: broker unavailable")
+	// ErrOutcomeUnknown: the message was handed to the broker but its
+	// acknowledgement did not come back (a timeout, a connection lost after
+	// the write). It may be stored. A caller must not compensate; it may
+	// publish the same envelope again (the same message id), which the
+	// broker's dedup window (NATS) or the receiver's inbox makes harmless.
+	ErrOutcomeUnknown = errors.New("cqrs: outcome unknown")
 )
 
 // Error is an error with a stable code. Handlers return it through [Errorf]
@@ -75,8 +85,8 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // CodeOf returns the code of err: the code of the first *Error in its chain,
-// CodeTimeout for a deadline, CodeUnavailable for a missing handler, a
-// cancellation or a closed bus, CodeInvalid for an oversized payload, and
+// CodeTimeout for a deadline or an unknown outcome, CodeUnavailable for a
+// missing handler, an unreachable broker, a cancellation or a closed bus, CodeInvalid for an oversized payload, and
 // CodeInternal otherwise. A nil error has no code.
 func CodeOf(err error) Code {
 	if err == nil {
@@ -86,9 +96,9 @@ func CodeOf(err error) Code {
 	switch {
 	case errors.As(err, &e) && e.Code != "":
 		return e.Code
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, ErrOutcomeUnknown), errors.Is(err, context.DeadlineExceeded):
 		return CodeTimeout
-	case errors.Is(err, ErrNoHandler), errors.Is(err, context.Canceled), errors.Is(err, ErrClosed):
+	case errors.Is(err, ErrNoHandler), errors.Is(err, ErrUnavailable), errors.Is(err, context.Canceled), errors.Is(err, ErrClosed):
 		return CodeUnavailable
 	case errors.Is(err, ErrPayloadTooLarge):
 		return CodeInvalid

@@ -63,6 +63,7 @@ type meta struct {
 	topic     Topic
 	handler   string
 	validates bool
+	ownInbox  bool // the handler marks its inbox in its own transaction (OwnInbox)
 	bus       *Bus
 	tel       *routeTelemetry // nil with telemetry off
 }

@@ -21,7 +21,26 @@ type Registration interface {
 // HandlerOption tunes one registration.
 type HandlerOption func(*handlerOptions)
 
-type handlerOptions struct{ name string }
+type handlerOptions struct {
+	name     string
+	ownInbox bool
+}
+
+// OwnInbox says the handler keeps its inbox mark in its own transaction
+// (pgmod.DB.Tx or redismod.Outbox.Tx mark the message handled in the
+// transaction that holds the handler's state and outgoing messages). The
+// claim-based Idempotency behavior then lets its deliveries through: a
+// redelivery after a crash runs at once, with no lease to wait out, and the
+// transaction's inbox skips it if the first run committed.
+func OwnInbox() HandlerOption { return func(o *handlerOptions) { o.ownInbox = true } }
+
+func optionsOf(opts []HandlerOption) handlerOptions {
+	var o handlerOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
 
 // HandlerName names a handler in logs, dead letters and idempotency keys.
 // The default is its Go type (or function) name, which changes when the code
@@ -29,11 +48,7 @@ type handlerOptions struct{ name string }
 func HandlerName(name string) HandlerOption { return func(o *handlerOptions) { o.name = name } }
 
 func handlerNameOf(h any, opts []HandlerOption) string {
-	var o handlerOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if o.name != "" {
+	if o := optionsOf(opts); o.name != "" {
 		return o.name
 	}
 	v := reflect.ValueOf(h)
@@ -47,17 +62,17 @@ func handlerNameOf(h any, opts []HandlerOption) string {
 
 // HandleCommand registers h as the handler of command C.
 func HandleCommand[C, R any](h CommandHandler[C, R], opts ...HandlerOption) Registration {
-	return requestReg[C, R]{kind: KindCommand, h: h, name: handlerNameOf(h, opts)}
+	return requestReg[C, R]{kind: KindCommand, h: h, name: handlerNameOf(h, opts), ownInbox: optionsOf(opts).ownInbox}
 }
 
 // HandleQuery registers h as the handler of query Q.
 func HandleQuery[Q, R any](h QueryHandler[Q, R], opts ...HandlerOption) Registration {
-	return requestReg[Q, R]{kind: KindQuery, h: h, name: handlerNameOf(h, opts)}
+	return requestReg[Q, R]{kind: KindQuery, h: h, name: handlerNameOf(h, opts), ownInbox: optionsOf(opts).ownInbox}
 }
 
 // HandleEvent registers h as one handler of event E; an event may have many.
 func HandleEvent[E any](h EventHandler[E], opts ...HandlerOption) Registration {
-	return eventReg[E]{h: h, name: handlerNameOf(h, opts)}
+	return eventReg[E]{h: h, name: handlerNameOf(h, opts), ownInbox: optionsOf(opts).ownInbox}
 }
 
 // route is what the registry keeps per message type.
@@ -140,9 +155,10 @@ func (r *registry) add(key typeKey, rt route) {
 }
 
 type requestReg[C, R any] struct {
-	kind Kind
-	h    CommandHandler[C, R]
-	name string
+	kind     Kind
+	h        CommandHandler[C, R]
+	name     string
+	ownInbox bool
 }
 
 func (g requestReg[C, R]) register(r *registry) error {
@@ -164,7 +180,7 @@ func (g requestReg[C, R]) register(r *registry) error {
 	}
 	_, validates := any((*C)(nil)).(Validator)
 	rt := &requestRoute[C, R]{
-		meta: meta{topic: Topic{Kind: g.kind, Name: name}, handler: g.name, validates: validates, bus: r.bus,
+		meta: meta{topic: Topic{Kind: g.kind, Name: name}, handler: g.name, validates: validates, ownInbox: g.ownInbox, bus: r.bus,
 			tel: r.bus.tel.forRoute(r.bus.service, Topic{Kind: g.kind, Name: name})},
 		handler: g.h,
 		typ:     t,
@@ -175,8 +191,9 @@ func (g requestReg[C, R]) register(r *registry) error {
 }
 
 type eventReg[E any] struct {
-	h    EventHandler[E]
-	name string
+	h        EventHandler[E]
+	name     string
+	ownInbox bool
 }
 
 func (g eventReg[E]) register(r *registry) error {
@@ -206,7 +223,7 @@ func (g eventReg[E]) register(r *registry) error {
 		}
 	}
 	eh := &eventHandler[E]{
-		meta: meta{topic: rt.t, handler: g.name, validates: validates, bus: r.bus, tel: r.bus.tel.forRoute(r.bus.service, rt.t)},
+		meta: meta{topic: rt.t, handler: g.name, validates: validates, ownInbox: g.ownInbox, bus: r.bus, tel: r.bus.tel.forRoute(r.bus.service, rt.t)},
 		h:    g.h,
 	}
 	eh.dispatch, eh.deliver = r.bus.pipelines(HandlerFunc(eh.terminal))
