@@ -19,10 +19,10 @@ type Config struct {
 	MaxConns       int32         `env:"PG_MAX_CONNS" envDefault:"10"`
 	ConnectTimeout time.Duration `env:"PG_CONNECT_TIMEOUT" envDefault:"5s"`
 
-	OutboxBatch  int           `env:"PG_OUTBOX_BATCH" envDefault:"256"`    // records per relay batch
-	OutboxPoll   time.Duration `env:"PG_OUTBOX_POLL" envDefault:"100ms"`   // how often the relay looks without a wake-up
+	OutboxBatch  int           `env:"PG_OUTBOX_BATCH" envDefault:"256"`     // records per relay batch
+	OutboxPoll   time.Duration `env:"PG_OUTBOX_POLL" envDefault:"100ms"`    // how often the relay looks without a wake-up
 	LeadRetry    time.Duration `env:"PG_OUTBOX_LEAD_RETRY" envDefault:"1s"` // how often a stand-by relay tries to lead
-	InboxTTL     time.Duration `env:"PG_INBOX_TTL" envDefault:"168h"`      // how long an inbox mark is kept
+	InboxTTL     time.Duration `env:"PG_INBOX_TTL" envDefault:"168h"`       // how long an inbox mark is kept
 	JanitorEvery time.Duration `env:"PG_JANITOR_INTERVAL" envDefault:"10m"` // how often old inbox marks are removed
 }
 
