@@ -95,3 +95,32 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	}
 	return nil
 }
+
+// EnsureSchema runs a service's own DDL (CREATE TABLE IF NOT EXISTS ...)
+// in one transaction under an advisory lock keyed by name, so replicas
+// starting at once do not race: concurrent CREATE ... IF NOT EXISTS of one
+// table can fail in PostgreSQL. Call it from an OnStart hook that runs
+// after the DB's (a constructor that takes the *DB appends it after).
+func (db *DB) EnsureSchema(ctx context.Context, name string, ddl ...string) error {
+	pool, err := db.conn()
+	if err != nil {
+		return err
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("pgmod: schema %s: %w", name, db.scrub(err))
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, "catga_schema:"+name); err != nil {
+		return fmt.Errorf("pgmod: schema %s: %w", name, db.scrub(err))
+	}
+	for _, stmt := range ddl {
+		if _, err := tx.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("pgmod: schema %s: %w", name, db.scrub(err))
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("pgmod: schema %s: %w", name, db.scrub(err))
+	}
+	return nil
+}

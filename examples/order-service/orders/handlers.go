@@ -2,7 +2,6 @@ package orders
 
 import (
 	"context"
-	"errors"
 
 	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/examples/order-service/contracts"
@@ -19,9 +18,9 @@ func NewCreateOrderHandler(bus *cqrs.Bus, store Store) *CreateOrderHandler {
 	return &CreateOrderHandler{bus: bus, store: store}
 }
 
-// Handle implements cqrs.CommandHandler. When the event cannot be
-// published the order is removed again, so no order waits for an event
-// that never left; a production service would use an outbox instead.
+// Handle implements cqrs.CommandHandler: the order and its OrderCreated
+// are stored together (the store's transaction and outbox), so an order
+// exists exactly when its event does, whether or not the broker is up.
 func (h *CreateOrderHandler) Handle(ctx context.Context, c CreateOrder) (OrderID, error) {
 	id := OrderID(cqrs.NewID())
 	var total int64
@@ -29,12 +28,11 @@ func (h *CreateOrderHandler) Handle(ctx context.Context, c CreateOrder) (OrderID
 		total += int64(it.Qty) * it.PriceCents
 	}
 	o := Order{ID: id, CustomerID: c.CustomerID, Items: c.Items, TotalCents: total, Status: StatusPending}
-	if err := h.store.Create(ctx, o); err != nil {
-		return "", err
-	}
-	err := h.bus.Publish(ctx, contracts.OrderCreated{OrderID: string(id), CustomerID: c.CustomerID, Items: c.Items, TotalCents: total})
+	err := h.store.Create(ctx, o, func(ctx context.Context) error {
+		return h.bus.Publish(ctx, contracts.OrderCreated{OrderID: string(id), CustomerID: c.CustomerID, Items: c.Items, TotalCents: total})
+	})
 	if err != nil {
-		return "", errors.Join(err, h.store.Delete(context.WithoutCancel(ctx), id))
+		return "", err
 	}
 	return id, nil
 }

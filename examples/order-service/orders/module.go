@@ -10,6 +10,7 @@ import (
 	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/examples/order-service/contracts"
 	httpmod "github.com/catga-go/catga/modules/http"
+	"github.com/catga-go/catga/modules/pgmod"
 	"github.com/catga-go/catga/modules/redismod"
 )
 
@@ -28,18 +29,26 @@ var Module = fx.Module("orders",
 	httpmod.Routes(NewRoutes),
 )
 
-// StoreParams choose the store: Redis when a client is provided (the
-// services add redismod when REDIS_URL is set), memory otherwise.
+// StoreParams choose the store: Postgres when a database is provided (the
+// services add pgmod when DATABASE_URL is set), else Redis when a client
+// is (redismod, when REDIS_URL is set), memory otherwise.
 type StoreParams struct {
 	fx.In
 
-	Redis  redis.UniversalClient `optional:"true"`
-	Config redismod.Config       `optional:"true"`
+	Lifecycle fx.Lifecycle
+	DB        *pgmod.DB             `optional:"true"`
+	Redis     redis.UniversalClient `optional:"true"`
+	Config    redismod.Config       `optional:"true"`
 }
 
 // NewStore returns the store StoreParams choose.
 func NewStore(p StoreParams) Store {
-	if p.Redis != nil {
+	switch {
+	case p.DB != nil:
+		s := NewPostgresStore(p.DB)
+		p.Lifecycle.Append(fx.Hook{OnStart: s.Migrate}) // after the DB's own start
+		return s
+	case p.Redis != nil:
 		return NewRedisStore(p.Redis, p.Config.WithDefaults().Prefix)
 	}
 	return NewMemoryStore()

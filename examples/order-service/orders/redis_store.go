@@ -31,7 +31,7 @@ func (s *RedisStore) index(st Status) string { return s.prefix + ":status:" + st
 func (s *RedisStore) all() string            { return s.prefix + ":all" }
 
 // Create implements Store.
-func (s *RedisStore) Create(ctx context.Context, o Order) error {
+func (s *RedisStore) Create(ctx context.Context, o Order, then func(context.Context) error) error {
 	data, _ := json.Marshal(o)
 	ok, err := s.rdb.SetNX(ctx, s.key(o.ID), data, 0).Result()
 	if err != nil {
@@ -43,12 +43,16 @@ func (s *RedisStore) Create(ctx context.Context, o Order) error {
 	pipe := s.rdb.TxPipeline()
 	pipe.SAdd(ctx, s.index(o.Status), string(o.ID))
 	pipe.SAdd(ctx, s.all(), string(o.ID))
-	_, err = pipe.Exec(ctx)
-	return err
+	if _, err = pipe.Exec(ctx); err != nil {
+		return err
+	}
+	if err := then(ctx); err != nil {
+		return errors.Join(err, s.delete(context.WithoutCancel(ctx), o.ID))
+	}
+	return nil
 }
 
-// Delete implements Store.
-func (s *RedisStore) Delete(ctx context.Context, id OrderID) error {
+func (s *RedisStore) delete(ctx context.Context, id OrderID) error {
 	o, err := s.Get(ctx, id)
 	if err != nil {
 		return nil

@@ -11,8 +11,11 @@ import (
 
 // Store keeps orders. Apply is idempotent per message id.
 type Store interface {
-	Create(ctx context.Context, o Order) error
-	Delete(ctx context.Context, id OrderID) error
+	// Create stores o and runs then, which publishes the order's events,
+	// in one transaction where the store has them (Postgres, Redis): the
+	// events go into its outbox and exist exactly when the order does.
+	// When then fails, nothing is stored.
+	Create(ctx context.Context, o Order, then func(ctx context.Context) error) error
 	Get(ctx context.Context, id OrderID) (Order, error)
 	List(ctx context.Context, status Status) ([]Order, error)
 	// Apply records e in the order's history unless its message id is there
@@ -33,23 +36,25 @@ var _ Store = (*MemoryStore)(nil)
 
 func notFound(id OrderID) error { return cqrs.Errorf(cqrs.CodeNotFound, "order %s not found", id) }
 
-// Create implements Store.
-func (s *MemoryStore) Create(_ context.Context, o Order) error {
+// Create implements Store. Memory has no transaction: the order is
+// stored, then runs, and the order is removed again if then fails. Its
+// events go to the in-process transport, where a failed publish is
+// definite (nothing was sent).
+func (s *MemoryStore) Create(ctx context.Context, o Order, then func(context.Context) error) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if _, ok := s.orders[o.ID]; ok {
+		s.mu.Unlock()
 		return cqrs.Errorf(cqrs.CodeConflict, "order %s exists", o.ID)
 	}
 	o.History = slices.Clone(o.History)
 	s.orders[o.ID] = &o
-	return nil
-}
-
-// Delete implements Store.
-func (s *MemoryStore) Delete(_ context.Context, id OrderID) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.orders, id)
+	s.mu.Unlock()
+	if err := then(ctx); err != nil {
+		s.mu.Lock()
+		delete(s.orders, o.ID)
+		s.mu.Unlock()
+		return err
+	}
 	return nil
 }
 

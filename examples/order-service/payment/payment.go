@@ -19,16 +19,19 @@ import (
 	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/examples/order-service/contracts"
 	httpmod "github.com/catga-go/catga/modules/http"
+	"github.com/catga-go/catga/modules/pgmod"
 	"github.com/catga-go/catga/modules/redismod"
 )
 
 // Limit is the largest total charged, in cents.
 const Limit = 1_000_000
 
-// Module is the payment service.
+// Module is the payment service. The charger keeps its inbox in its
+// store's transaction (cqrs.OwnInbox): a charge, the message that caused
+// it and the outcome it publishes commit together, once.
 var Module = fx.Module("payment",
 	fx.Provide(NewStore),
-	cqrs.Event[contracts.StockReserved](NewCharger),
+	cqrs.Event[contracts.StockReserved](NewCharger, cqrs.OwnInbox()),
 	cqrs.Query[ListCharges, ChargeList](NewListChargesHandler),
 	httpmod.Routes(NewRoutes),
 )
@@ -61,7 +64,11 @@ type ChargeList struct {
 
 // Store records charges.
 type Store interface {
-	AddCharge(ctx context.Context, c Charge) error
+	// Charge records c (nil: nothing to record) and runs then, which
+	// publishes the outcome, in one transaction that is also the inbox of
+	// the delivered message in ctx: a message already handled is skipped
+	// (nil, then not called), and nothing is recorded when then fails.
+	Charge(ctx context.Context, c *Charge, then func(ctx context.Context) error) error
 	Charges(ctx context.Context, orderID string) ([]Charge, error)
 }
 
@@ -77,14 +84,15 @@ func NewCharger(bus *cqrs.Bus, store Store) *Charger { return &Charger{bus: bus,
 // Handle implements cqrs.EventHandler.
 func (c *Charger) Handle(ctx context.Context, e contracts.StockReserved) error {
 	if e.TotalCents > Limit {
-		return c.bus.Publish(ctx, contracts.PaymentFailed{OrderID: e.OrderID, Reason: "total over the limit"})
+		return c.store.Charge(ctx, nil, func(ctx context.Context) error {
+			return c.bus.Publish(ctx, contracts.PaymentFailed{OrderID: e.OrderID, Reason: "total over the limit"})
+		})
 	}
 	m, _ := cqrs.MessageFrom(ctx)
-	err := c.store.AddCharge(ctx, Charge{OrderID: e.OrderID, AmountCents: e.TotalCents, MessageID: m.ID(), At: time.Now().UTC()})
-	if err != nil {
-		return err
-	}
-	return c.bus.Publish(ctx, contracts.PaymentCompleted{OrderID: e.OrderID, AmountCents: e.TotalCents})
+	charge := &Charge{OrderID: e.OrderID, AmountCents: e.TotalCents, MessageID: m.ID(), At: time.Now().UTC()}
+	return c.store.Charge(ctx, charge, func(ctx context.Context) error {
+		return c.bus.Publish(ctx, contracts.PaymentCompleted{OrderID: e.OrderID, AmountCents: e.TotalCents})
+	})
 }
 
 // NewListChargesHandler returns the handler of ListCharges.
@@ -104,17 +112,25 @@ func NewRoutes(bus *cqrs.Bus) httpmod.MountFunc {
 	}
 }
 
-// StoreParams choose the store: Redis when a client is provided.
+// StoreParams choose the store: Postgres when a database is provided,
+// else Redis when a client is, memory otherwise.
 type StoreParams struct {
 	fx.In
 
-	Redis  redis.UniversalClient `optional:"true"`
-	Config redismod.Config       `optional:"true"`
+	Lifecycle fx.Lifecycle
+	DB        *pgmod.DB             `optional:"true"`
+	Redis     redis.UniversalClient `optional:"true"`
+	Config    redismod.Config       `optional:"true"`
 }
 
 // NewStore returns the store StoreParams choose.
 func NewStore(p StoreParams) Store {
-	if p.Redis != nil {
+	switch {
+	case p.DB != nil:
+		s := &PostgresStore{db: p.DB}
+		p.Lifecycle.Append(fx.Hook{OnStart: s.Migrate})
+		return s
+	case p.Redis != nil:
 		return &RedisStore{rdb: p.Redis, prefix: "{" + p.Config.WithDefaults().Prefix + ":payments}"}
 	}
 	return NewMemoryStore()
@@ -126,10 +142,28 @@ type RedisStore struct {
 	prefix string
 }
 
-// AddCharge implements Store.
-func (s *RedisStore) AddCharge(ctx context.Context, c Charge) error {
-	data, _ := json.Marshal(c)
-	return s.rdb.RPush(ctx, s.prefix+":charges:"+c.OrderID, data).Err()
+// Charge implements Store.
+func (s *RedisStore) Charge(ctx context.Context, c *Charge, then func(context.Context) error) error {
+	m, _ := cqrs.MessageFrom(ctx)
+	mark := s.prefix + ":inbox:" + m.ID()
+	fresh, err := s.rdb.SetNX(ctx, mark, 1, 7*24*time.Hour).Result()
+	if err != nil {
+		return cqrs.Errorf(cqrs.CodeUnavailable, "payments store: %w", err)
+	}
+	if !fresh {
+		return nil
+	}
+	if c != nil {
+		data, _ := json.Marshal(c)
+		if err := s.rdb.RPush(ctx, s.prefix+":charges:"+c.OrderID, data).Err(); err != nil {
+			_ = s.rdb.Del(context.WithoutCancel(ctx), mark).Err()
+			return cqrs.Errorf(cqrs.CodeUnavailable, "payments store: %w", err)
+		}
+	}
+	if err := then(ctx); err != nil {
+		return err
+	}
+	return nil
 }
 
 // Charges implements Store.
@@ -148,20 +182,45 @@ func (s *RedisStore) Charges(ctx context.Context, orderID string) ([]Charge, err
 	return cs, nil
 }
 
-// MemoryStore is a Store in process memory.
+// MemoryStore is a Store in process memory, with an inbox of the message
+// ids it has handled.
 type MemoryStore struct {
 	mu      sync.Mutex
 	byOrder map[string][]Charge
+	handled map[string]bool
 }
 
 // NewMemoryStore returns an empty store.
-func NewMemoryStore() *MemoryStore { return &MemoryStore{byOrder: map[string][]Charge{}} }
+func NewMemoryStore() *MemoryStore {
+	return &MemoryStore{byOrder: map[string][]Charge{}, handled: map[string]bool{}}
+}
 
-// AddCharge implements Store.
-func (s *MemoryStore) AddCharge(_ context.Context, c Charge) error {
+// Charge implements Store. Memory has no transaction: the charge is
+// recorded, then runs (a publish to the in-process transport), and both
+// are undone if then fails.
+func (s *MemoryStore) Charge(ctx context.Context, c *Charge, then func(context.Context) error) error {
+	m, _ := cqrs.MessageFrom(ctx)
+	id := m.ID()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.byOrder[c.OrderID] = append(s.byOrder[c.OrderID], c)
+	if s.handled[id] {
+		s.mu.Unlock()
+		return nil
+	}
+	s.handled[id] = true
+	if c != nil {
+		s.byOrder[c.OrderID] = append(s.byOrder[c.OrderID], *c)
+	}
+	s.mu.Unlock()
+	if err := then(ctx); err != nil {
+		s.mu.Lock()
+		delete(s.handled, id)
+		if c != nil {
+			cs := s.byOrder[c.OrderID]
+			s.byOrder[c.OrderID] = cs[:len(cs)-1]
+		}
+		s.mu.Unlock()
+		return err
+	}
 	return nil
 }
 

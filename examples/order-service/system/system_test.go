@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/catga-go/catga/modules/natsmod/natstest"
+	"github.com/catga-go/catga/modules/pgmod/pgtest"
 )
 
 var services = []string{"order-service", "inventory-service", "payment-service", "shipping-service"}
@@ -54,7 +55,7 @@ func binaries(t *testing.T) string {
 }
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := pgtest.Main(m).Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}
