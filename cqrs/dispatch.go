@@ -86,6 +86,17 @@ func (rt *requestRoute[C, R]) resultType() reflect.Type { return reflect.TypeFor
 // returns once the broker has stored it; every subscribing service (this one
 // too) gets it once. Without one, the handlers on b run now, in process, and
 // their errors are returned.
+//
+// Inside a store's transaction (ctx from pgmod.DB.Tx or redismod's
+// Outbox.Tx, see WithOutbox) the event is written to the transaction's
+// outbox instead, and published by its relay after commit.
+//
+// A failed Publish says what happened: an error wrapping ErrOutcomeUnknown
+// (an ack lost) means the event may be stored: do not compensate; a retry
+// of the same envelope is dropped by the broker's dedup window or the
+// receivers' inbox. Any other error (ErrUnavailable: the broker was not
+// reachable) means nothing was stored and nothing will be sent later: a
+// caller may compensate.
 func (b *Bus) Publish(ctx context.Context, event any) error {
 	key := keyOf(event)
 	if b.transport == nil {

@@ -9,7 +9,11 @@ import (
 // pull consumers and Redis consumer groups so both fit without leaks:
 //
 //   - Publish stores an event or durable command; it returns once the broker
-//     has it (a JetStream publish ack, an XADD reply).
+//     has it (a JetStream publish ack, an XADD reply). Its error tells the
+//     truth: one wrapping ErrOutcomeUnknown means the message was handed
+//     over and its acknowledgement lost (it may be stored); any other error
+//     means it was not stored and will never be sent later (no reconnect
+//     buffer may hold it).
 //   - Subscribe joins a consumer group (the service) as one instance. Every
 //     group gets each message of its topics once; within a group one instance
 //     gets it. The transport sets Envelope.Attempt from the broker's delivery
