@@ -23,6 +23,10 @@
 //     deletes them. It is woken at commit in process and polls every
 //     PG_OUTBOX_POLL (100 ms) for rows of other replicas or of a crashed
 //     instance.
+//   - One outbox per database: the relay publishes every row of
+//     catga_outbox on its own bus's transport, so the services that share
+//     a database must share a broker too; the usual layout is a database
+//     (or a schema, through search_path in DATABASE_URL) per service.
 //   - One relay at a time: each replica runs one; the one whose session
 //     holds an advisory lock publishes, the others stand by (PG_OUTBOX_LEAD_RETRY).
 //     A dead leader's session ends and its lock passes on. A row is
