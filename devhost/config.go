@@ -19,21 +19,24 @@ import (
 //	    jetstream: true
 //	redis:
 //	  - name: redis
+//	postgres:
+//	  - name: postgres
 //	services:
 //	  - name: order-service
 //	    path: ./cmd/order-service
 //	    replicas: 2
 //	    port: 8080 # replica 1 on :8080, 2 on :8081; default free ports
-//	    use: [nats, redis]
+//	    use: [nats, redis, postgres]
 //	    env:
 //	      CATGA_TRANSPORT: nats
 type File struct {
-	Dir       string        `yaml:"dir"`       // default .catga/dev, beside the file
-	Persist   bool          `yaml:"persist"`   // keep NATS and Redis data across runs
-	Dashboard string        `yaml:"dashboard"` // default 127.0.0.1:7070
-	NATS      []NATSFile    `yaml:"nats"`
-	Redis     []RedisFile   `yaml:"redis"`
-	Services  []ServiceFile `yaml:"services"`
+	Dir       string         `yaml:"dir"`       // default .catga/dev, beside the file
+	Persist   bool           `yaml:"persist"`   // keep NATS, Redis and PostgreSQL data across runs
+	Dashboard string         `yaml:"dashboard"` // default 127.0.0.1:7070
+	NATS      []NATSFile     `yaml:"nats"`
+	Redis     []RedisFile    `yaml:"redis"`
+	Postgres  []PostgresFile `yaml:"postgres"`
+	Services  []ServiceFile  `yaml:"services"`
 }
 
 // NATSFile declares an embedded NATS.
@@ -44,6 +47,11 @@ type NATSFile struct {
 
 // RedisFile declares a redis-server.
 type RedisFile struct {
+	Name string `yaml:"name"`
+}
+
+// PostgresFile declares a PostgreSQL server.
+type PostgresFile struct {
 	Name string `yaml:"name"`
 }
 
@@ -105,6 +113,13 @@ func Load(path string, opts Options) (*Host, error) {
 			continue
 		}
 		res[rf.Name] = h.Redis(rf.Name)
+	}
+	for _, pf := range f.Postgres {
+		if pf.Name == "" || res[pf.Name] != nil {
+			errs = append(errs, fmt.Errorf("devhost: %s: postgres %q: a resource needs a unique name", path, pf.Name))
+			continue
+		}
+		res[pf.Name] = h.Postgres(pf.Name)
 	}
 	for _, sf := range f.Services {
 		s := h.Service(sf.Name, sf.Path)

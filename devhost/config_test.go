@@ -28,6 +28,8 @@ func TestLoad_Errors(t *testing.T) {
 		"no path":         {"services:\n  - name: a\n", `service "a" has no package path`},
 		"no services":     {"nats:\n  - name: n\n", "no services"},
 		"duplicate names": {"nats:\n  - name: x\nredis:\n  - name: x\nservices:\n  - name: a\n    path: ./a\n", `redis "x": a resource needs a unique name`},
+		"postgres name":   {"redis:\n  - name: x\npostgres:\n  - name: x\nservices:\n  - name: a\n    path: ./a\n", `postgres "x": a resource needs a unique name`},
+		"postgres key":    {"postgres:\n  - name: db\n    port: 5432\nservices:\n  - name: a\n    path: ./a\n", "field port not found"},
 		"not yaml":        {"services: [", "catga.dev.yaml"},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -6,17 +6,24 @@
 //	h := devhost.New()
 //	nats := h.NATS("nats").WithJetStream()
 //	redis := h.Redis("redis")
-//	h.Service("order-service", "./cmd/order-service").Use(nats, redis).Replicas(3)
+//	pg := h.Postgres("postgres")
+//	h.Service("order-service", "./cmd/order-service").Use(nats, redis, pg).Replicas(3)
 //	err := h.Run(ctx)
 //
 // NATS runs embedded in the host process (nats-server as a library,
 // JetStream on, data under Options.Dir, kept across runs with Persist).
-// Redis runs as a redis-server child process on a free port; without the
-// binary, Run fails naming the package to install. Each service is built
-// once (go build), then started as its replicas, each with NATS_URL and
-// REDIS_URL for what it uses, CATGA_SERVICE, a distinct HOSTNAME
-// (<service>-<n>) and HTTP_ADDR: a free port, or base+n-1 with
-// Service.Port, so a service has addresses to bookmark.
+// Redis runs as a redis-server child process on a free port. PostgreSQL
+// runs as child processes too (initdb, then postgres) on a free port,
+// trusting its superuser postgres on 127.0.0.1, with its data in a
+// temporary directory removed at exit, or under Options.Dir and kept with
+// Persist; run as root, the server runs as the postgres user, since
+// PostgreSQL refuses root. Without redis-server or the PostgreSQL programs
+// (PG_BIN names their directory), Run fails naming the package to
+// install. Each service is built once (go build), then started as its
+// replicas, each with NATS_URL, REDIS_URL and DATABASE_URL for what it
+// uses, CATGA_SERVICE, a distinct HOSTNAME (<service>-<n>) and HTTP_ADDR:
+// a free port, or base+n-1 with Service.Port, so a service has addresses
+// to bookmark.
 //
 // The output of every process is shown line by line behind a coloured
 // "service/replica" prefix. A status table (service, replica, pid,
@@ -27,9 +34,10 @@
 // backoff (1s doubling to 30s, reset after a minute up).
 //
 // When ctx ends (Ctrl-C, SIGTERM), the replicas get SIGTERM, and SIGKILL
-// after Options.Grace; then Redis stops, then NATS. Every child runs in its
-// own process group and, on Linux, dies with the host (PR_SET_PDEATHSIG),
-// so no exit path leaves one behind.
+// after Options.Grace; then PostgreSQL gets a fast shutdown, then Redis
+// stops, then NATS. Every child runs in its own process group and, on
+// Linux, dies with the host (PR_SET_PDEATHSIG), so no exit path leaves one
+// behind.
 //
 // catga dev runs the same from a catga.dev.yaml file (see Load).
 //

@@ -19,9 +19,9 @@ import (
 
 // Options tune a Host. The zero value works.
 type Options struct {
-	Dir     string        // state: built binaries, NATS and Redis data; default ".catga/dev"
+	Dir     string        // state: built binaries, NATS and Redis data (and PostgreSQL's with Persist); default ".catga/dev"
 	WorkDir string        // where service paths are resolved and built; default the current directory
-	Persist bool          // keep NATS and Redis data across runs
+	Persist bool          // keep NATS, Redis and PostgreSQL data across runs
 	Addr    string        // dashboard address; default "127.0.0.1:7070", "" for none when NoDashboard
 	Out     io.Writer     // the multiplexed output; default os.Stdout
 	Grace   time.Duration // SIGTERM to SIGKILL; default 30s
@@ -35,6 +35,7 @@ type Host struct {
 	opts     Options
 	nats     []*NATS
 	redis    []*Redis
+	postgres []*Postgres
 	services []*Service
 
 	out   *mux
@@ -147,6 +148,9 @@ func (h *Host) validate() error {
 	for _, r := range h.redis {
 		rs = append(rs, r)
 	}
+	for _, p := range h.postgres {
+		rs = append(rs, p)
+	}
 	for _, r := range rs {
 		switch n := r.resourceName(); {
 		case n == "":
@@ -164,7 +168,8 @@ func (h *Host) validate() error {
 }
 
 // Run starts everything, then waits until ctx ends and stops everything:
-// replicas (SIGTERM, SIGKILL after the grace), then Redis, then NATS. It
+// replicas (SIGTERM, SIGKILL after the grace), then PostgreSQL, then
+// Redis, then NATS. It
 // returns the first error of starting, or nil after a clean stop.
 //
 // A Host runs once: a second Run is an error.
@@ -183,7 +188,7 @@ func (h *Host) Run(ctx context.Context) error {
 		return fmt.Errorf("devhost: %w", err)
 	}
 	var stops []func()
-	defer func() { // the reverse of starting: replicas, then Redis, then NATS
+	defer func() { // the reverse of starting: replicas, PostgreSQL, Redis, NATS
 		for i := len(stops) - 1; i >= 0; i-- {
 			stops[i]()
 		}
@@ -201,6 +206,13 @@ func (h *Host) Run(ctx context.Context) error {
 		}
 		h.out.system("redis", "Redis %s on %s", r.name, r.url())
 		stops = append(stops, r.stop)
+	}
+	for _, p := range h.postgres {
+		if err := p.start(ctx, h); err != nil {
+			return err
+		}
+		h.out.system("postgres", "PostgreSQL %s on %s, data in %s", p.name, p.url(), p.srv.Dir())
+		stops = append(stops, func() { p.stop(h) })
 	}
 	bins, err := h.build(ctx)
 	if err != nil {
@@ -322,12 +334,17 @@ func (h *Host) watchReady(stop <-chan struct{}) {
 }
 
 // Children returns the pids of every process the host started and is
-// running now: replicas and redis-server.
+// running now: replicas, redis-server and the PostgreSQL postmasters.
 func (h *Host) Children() []int {
 	var pids []int
 	for _, s := range h.Status() {
 		if s.PID != 0 {
 			pids = append(pids, s.PID)
+		}
+	}
+	for _, p := range h.postgres {
+		if pid := p.pid(); pid != 0 {
+			pids = append(pids, pid)
 		}
 	}
 	for _, r := range h.redis {

@@ -1,6 +1,7 @@
 package devhost
 
 import (
+	"bytes"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -67,4 +68,31 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// lines is an io.Writer handing each complete line to write, for a
+// process whose output goes through a writer of its own; flush hands over
+// the rest. It takes one Write at a time.
+type lines struct {
+	write func(string)
+	buf   []byte
+}
+
+func (l *lines) Write(p []byte) (int, error) {
+	l.buf = append(l.buf, p...)
+	for {
+		i := bytes.IndexByte(l.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		l.write(strings.TrimRight(string(l.buf[:i]), "\r"))
+		l.buf = l.buf[i+1:]
+	}
+}
+
+func (l *lines) flush() {
+	if len(l.buf) > 0 {
+		l.write(string(l.buf))
+		l.buf = nil
+	}
 }

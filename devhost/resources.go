@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/catga-go/catga/internal/pgserver"
 )
 
 // NATS is an embedded nats-server.
@@ -186,4 +188,84 @@ func (r *Redis) stop() {
 		signalGroup(r.cmd.Process.Pid, true)
 		<-r.done
 	}
+}
+
+// Postgres is a PostgreSQL server: initdb, then postgres, as child
+// processes.
+type Postgres struct {
+	name string
+	tmp  string // the directory of a run without Persist, removed at its end
+	srv  *pgserver.Server
+	log  *lines
+}
+
+// Postgres declares a PostgreSQL server, run as child processes on a free
+// port (initdb first when its data directory is new). A service that uses
+// it gets DATABASE_URL: its postgres database, as the superuser postgres,
+// whom it trusts on 127.0.0.1. Without the server programs, Run fails
+// naming the package to install.
+func (h *Host) Postgres(name string) *Postgres {
+	p := &Postgres{name: name}
+	h.postgres = append(h.postgres, p)
+	return p
+}
+
+func (p *Postgres) resourceName() string { return p.name }
+func (p *Postgres) url() string          { return p.srv.URL() }
+func (p *Postgres) env() []string        { return []string{"DATABASE_URL=" + p.url()} }
+
+// start runs the server on Options.Dir/postgres-<name> with Persist, else
+// in a temporary directory that stop removes.
+func (p *Postgres) start(ctx context.Context, h *Host) error {
+	var dir string
+	if h.opts.Persist {
+		d, err := filepath.Abs(filepath.Join(h.opts.Dir, "postgres-"+p.name))
+		if err != nil {
+			return err
+		}
+		dir = d
+	} else {
+		tmp, err := pgserver.MkdirTemp("catga-dev-postgres-*")
+		if err != nil {
+			return fmt.Errorf("devhost: PostgreSQL %s: %w", p.name, err)
+		}
+		p.tmp, dir = tmp, filepath.Join(tmp, "data")
+	}
+	p.log = &lines{write: h.out.writer("postgres/"+p.name, "")}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	srv, err := pgserver.Start(ctx, pgserver.Options{Dir: dir, Log: p.log})
+	if err != nil {
+		p.removeTemp()
+		return fmt.Errorf("devhost: PostgreSQL %s: %w", p.name, err)
+	}
+	p.srv = srv
+	return nil
+}
+
+// stop shuts the server down fast, and removes a temporary directory.
+func (p *Postgres) stop(h *Host) {
+	if p.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := p.srv.Stop(ctx); err != nil {
+			h.out.system("postgres", "%v", err)
+		}
+		p.log.flush()
+	}
+	p.removeTemp()
+}
+
+func (p *Postgres) removeTemp() {
+	if p.tmp != "" {
+		_ = os.RemoveAll(p.tmp)
+	}
+}
+
+// pid is the postmaster's, or 0.
+func (p *Postgres) pid() int {
+	if p.srv == nil {
+		return 0
+	}
+	return p.srv.PID()
 }

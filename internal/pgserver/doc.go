@@ -6,7 +6,9 @@
 // names their directory, else initdb is looked up on PATH, else in the
 // newest /usr/lib/postgresql/<version>/bin, where Debian and Ubuntu keep
 // them off PATH. Without them, FindBinaries and Start fail with
-// ErrNotInstalled and the package to install.
+// ErrNotInstalled and the package to install. PostgreSQL 10 or later:
+// Start waits, as pg_ctl does, for the postmaster to write "ready" in its
+// postmaster.pid, then connects.
 //
 // A server listens on TCP only (no unix socket), trusts every local
 // connection, and runs with fsync off: its data survives the server

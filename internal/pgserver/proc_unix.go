@@ -11,13 +11,17 @@ import (
 	"syscall"
 )
 
-// serverAccount is the current user, unless that is root: then the
-// postgres user the package creates, or else nobody.
+// serverUsers are who runs the server for root, the first that exists:
+// the user the postgresql package creates, else nobody.
+var serverUsers = []string{"postgres", "nobody"}
+
+// serverAccount is the current user, unless that is root: then the first
+// of serverUsers.
 func serverAccount() (account, error) {
 	if os.Geteuid() != 0 {
 		return account{}, nil
 	}
-	for _, name := range []string{"postgres", "nobody"} {
+	for _, name := range serverUsers {
 		u, err := user.Lookup(name)
 		if err != nil {
 			continue

@@ -123,12 +123,15 @@ func MkdirTemp(pattern string) (string, error) {
 		return "", fmt.Errorf("pgserver: %w", err)
 	}
 	if acct.other {
-		if err = os.Chmod(dir, 0o711); err == nil {
+		err = os.Chmod(dir, 0o711)
+		if err != nil {
+			err = fmt.Errorf("pgserver: %w", err)
+		} else {
 			err = searchable(dir, acct)
 		}
 		if err != nil {
 			_ = os.RemoveAll(dir)
-			return "", fmt.Errorf("pgserver: %w", err)
+			return "", err
 		}
 	}
 	return dir, nil
@@ -316,11 +319,15 @@ func (s *Server) run(ctx context.Context) error {
 		s.out.close()
 		close(done)
 	}()
+	err := errors.New("postmaster.pid does not say ready")
 	for {
-		err := ping(ctx, s.URL())
-		if err == nil {
-			s.cmd, s.done = cmd, done
-			return nil
+		// Ask the server only once it says it is ready: a connection
+		// before is refused, and logged as a FATAL.
+		if pidFileReady(s.opts.Dir, cmd.Process.Pid) {
+			if err = ping(ctx, s.URL()); err == nil {
+				s.cmd, s.done = cmd, done
+				return nil
+			}
 		}
 		select {
 		case <-done:
@@ -343,6 +350,18 @@ func (s *Server) setup(cmd *exec.Cmd) {
 	// The server's children inherit its output; when a crash leaves one
 	// holding it, Wait returns anyway.
 	cmd.WaitDelay = 5 * time.Second
+}
+
+// pidFileReady reports whether the postmaster pid has written "ready" in
+// its status line of dir/postmaster.pid (PostgreSQL 10 and later), as
+// pg_ctl start waits for.
+func pidFileReady(dir string, pid int) bool {
+	data, err := os.ReadFile(filepath.Join(dir, "postmaster.pid"))
+	if err != nil {
+		return false
+	}
+	lines := strings.Split(string(data), "\n")
+	return len(lines) >= 8 && strings.TrimSpace(lines[0]) == strconv.Itoa(pid) && strings.TrimSpace(lines[7]) == "ready"
 }
 
 // ping connects to url and pings, within two seconds.

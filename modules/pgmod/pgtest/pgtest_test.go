@@ -86,7 +86,7 @@ func TestNewDatabase_TwoAreApart(t *testing.T) {
 // A database is dropped at its test's cleanup, even with a session open
 // on it.
 func TestNewDatabase_DroppedAtCleanup(t *testing.T) {
-	srv := pgtest.Start(t)
+	srv := pgtest.Shared(t)
 	var name string
 	var open *pgx.Conn // closed after the drop
 	defer func() { _ = open.Close(context.Background()) }()
@@ -108,7 +108,7 @@ func TestNewDatabase_DroppedAtCleanup(t *testing.T) {
 // A database name is the test's, cut to PostgreSQL's 63 bytes, whatever
 // the test is called.
 func TestNewDatabase_AnyTestName(t *testing.T) {
-	srv := pgtest.Start(t)
+	srv := pgtest.Shared(t)
 	t.Run(strings.Repeat("Ünïcode, spaces & \"quotes\" ", 5), func(t *testing.T) {
 		name := queryString(t, connect(t, srv.NewDatabase(t)), "SELECT current_database()")
 		if len(name) > 63 || !strings.HasPrefix(name, "test_") {
@@ -268,5 +268,18 @@ func TestMain_StopsTheSharedServer(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("the shared server's directory %s: %v, want it removed", dir, err)
+	}
+}
+
+// Without the PostgreSQL programs, Start fails the test, saying how to
+// install them: it does not skip.
+func TestStart_NoProgramsFailsTheTest(t *testing.T) {
+	t.Setenv("PG_BIN", t.TempDir())
+	r := &recorder{TB: t}
+	done := make(chan struct{})
+	go func() { defer close(done); pgtest.Start(r) }()
+	<-done
+	if !strings.Contains(r.fatal, "apt-get install postgresql") || !strings.Contains(r.fatal, "PG_BIN") {
+		t.Errorf("Start without the programs: Fatal(%q), want how to install them", r.fatal)
 	}
 }
