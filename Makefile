@@ -12,11 +12,12 @@ run:
 	cd examples/order-service && HTTP_ADDR=$${HTTP_ADDR:-:8080} LOG_FORMAT=$${LOG_FORMAT:-console} $(GO) run ./cmd/monolith
 
 ## test: lint, then every test of every module, with the race detector.
-## NATS runs embedded in the tests; redis-server is installed if missing.
+## NATS runs embedded in the tests; redis-server and the PostgreSQL server
+## are installed if missing (each suite starts its own on a free port).
 test: lint deps
 	@set -e; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && $(GO) test -race -count=1 -timeout 20m ./...); done
 
-## deps: what the tests need besides Go (redis-server, headless Chromium)
+## deps: what the tests need besides Go (redis-server, PostgreSQL, headless Chromium)
 deps:
 	@scripts/ensure-deps
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -99,6 +100,16 @@ func TestAppHost_RunsTheWholeSystem(t *testing.T) {
 
 	// 50 orders, posted round-robin, read from the other replica.
 	client := &http.Client{Timeout: 10 * time.Second}
+	// The order service keeps its orders, outbox and inbox in the host's PostgreSQL.
+	if resp, err := client.Get("http://" + orderAddrs[0] + "/ready"); err != nil {
+		t.Fatal(err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(b), `"postgres"`) {
+			t.Fatalf("order-service /ready %s: want a postgres check (DATABASE_URL from the host's PostgreSQL)", b)
+		}
+	}
 	type order struct{ ID, Status string }
 	want := map[string]string{}
 	for i := range 50 {
@@ -192,8 +203,8 @@ func TestAppHost_RunsTheWholeSystem(t *testing.T) {
 
 	// Stop: nothing the host started stays alive.
 	children := h.Children()
-	if len(children) != 9 {
-		t.Errorf("%d children, want 8 replicas and redis-server", len(children))
+	if len(children) != 10 {
+		t.Errorf("%d children, want 8 replicas, redis-server and the postmaster", len(children))
 	}
 	cancel()
 	if err := <-done; err != nil {

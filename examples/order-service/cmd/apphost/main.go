@@ -1,5 +1,7 @@
 // Command apphost runs the whole example on one laptop: an embedded NATS
-// with JetStream, a local Redis, and the four services, two replicas each,
+// with JetStream, a local Redis, a local PostgreSQL (order-service and
+// payment-service keep their state, outbox and inbox there), and the four
+// services, two replicas each,
 // with their connection strings injected. make dev runs it; the order
 // service answers on http://127.0.0.1:8080/ and :8081 (its two replicas),
 // the dashboard is on http://127.0.0.1:7070/.
@@ -20,10 +22,14 @@ import (
 func System(h *devhost.Host, orderPort int) {
 	nats := h.NATS("nats").WithJetStream()
 	redis := h.Redis("redis")
+	pg := h.Postgres("postgres")
 	for _, s := range []string{"order-service", "inventory-service", "payment-service", "shipping-service"} {
 		svc := h.Service(s, "./cmd/"+s).Use(nats, redis).Replicas(2).Env("CATGA_TRANSPORT=nats", "LOG_FORMAT=console")
-		if s == "order-service" {
-			svc.Port(orderPort)
+		switch s {
+		case "order-service":
+			svc.Use(pg).Port(orderPort) // orders and their events: one transaction
+		case "payment-service":
+			svc.Use(pg) // a charge, its inbox mark and its outcome: one transaction
 		}
 	}
 }
