@@ -28,9 +28,34 @@
 // <prefix>:{dlq}:records; a replay to the service's own
 // <prefix>:{replay:<service>}.
 //
-// Redis has no publish dedup: a publish retried after a lost reply (go-redis
-// retries on a broken connection) can be stored twice; the inbox absorbs it.
-// With AOF (appendfsync always) an acknowledged XADD survives a crash.
+// # Publishing
+//
+// Publish is one XADD; PublishBatch (cqrs.BatchPublisher, which the outbox
+// relay uses) pipelines the XADDs of a batch, up to 256 a round trip, in
+// order. Each outcome means one thing:
+//
+//   - nil: Redis has the entry. With AOF (appendfsync always) it survives
+//     a crash.
+//   - cqrs.ErrUnavailable: nothing was sent, so nothing will be stored: the
+//     connection could not be made (refused, a dial or pool timeout), the
+//     transport is closed, ctx ended first, or an earlier failure stopped
+//     the batch. The caller may compensate, or publish again later;
+//     cqrs.CodeOf gives CodeUnavailable (HTTP 503).
+//   - cqrs.ErrOutcomeUnknown: the XADD was written and its reply lost (a
+//     read timeout, the connection reset or closed, ctx's deadline while
+//     waiting): it may be stored. The caller must not compensate; it may
+//     publish the same envelope (the same message id) again.
+//   - any other error: Redis's error reply (OOM, WRONGTYPE, NOPERM, ...),
+//     its text kept: refused, not stored.
+//
+// A failure that cannot be shown to have come before the write is unknown.
+// Redis (7) has no publish dedup: an envelope published again after an
+// unknown outcome may be stored twice, with the same message id, and the
+// receiver's inbox runs its handler once. go-redis would itself retry an
+// XADD whose reply was lost (MaxRetries), storing it twice unseen and
+// reporting the last attempt's error, which may claim nothing was sent;
+// redismod turns go-redis's retries off for its XADDs, so an outcome is
+// the truth about the one attempt, and retrying is the caller's.
 //
 // # Trimming and idle consumers
 //

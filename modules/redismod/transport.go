@@ -39,8 +39,9 @@ type Transport struct {
 }
 
 var (
-	_ cqrs.Transport   = (*Transport)(nil)
-	_ cqrs.DeadLetters = (*Transport)(nil)
+	_ cqrs.Transport      = (*Transport)(nil)
+	_ cqrs.BatchPublisher = (*Transport)(nil)
+	_ cqrs.DeadLetters    = (*Transport)(nil)
 )
 
 // New returns a transport for cfg on rdb (nil: a client of its own, made
@@ -238,28 +239,6 @@ func envelopeOf(values map[string]any) (*cqrs.Envelope, error) {
 		}
 		return v
 	}, []byte(payload))
-}
-
-// Publish implements cqrs.Transport with XADD; it returns once Redis has
-// the entry (with AOF fsync always, once it is on disk). Redis has no
-// publish dedup: a publish retried after a lost reply is stored twice, and
-// the idempotency inbox makes the handler run once.
-func (t *Transport) Publish(ctx context.Context, topic cqrs.Topic, env *cqrs.Envelope) error {
-	if t.isClosed() {
-		return cqrs.ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if topic.Kind != cqrs.KindEvent && topic.Kind != cqrs.KindCommand {
-		return fmt.Errorf("redismod: publish of a %s: only events and commands are durable", topic.Kind)
-	}
-	key := t.k.stream(topic)
-	if err := t.rdb.XAdd(ctx, &redis.XAddArgs{Stream: key, Values: fields(env)}).Err(); err != nil {
-		return fmt.Errorf("redismod: XADD %s: %w", key, scrub(err, t.cfg))
-	}
-	t.touch(key)
-	return nil
 }
 
 // ensureGroup creates group on stream at start ("$" new entries, "0" all),
