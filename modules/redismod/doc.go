@@ -80,6 +80,25 @@
 // never run one message at once, and a crashed run's message runs again
 // once its lease ends.
 //
+// # Outbox
+//
+// Outbox (provided by Module and StoreModule) is the transactional outbox
+// and inbox for a service whose state is in Redis: Outbox.Tx runs the
+// handler's writes in one MULTI/EXEC with the messages it publishes (an
+// XADD to the outbox stream {tag}:_outbox, relayed after EXEC by
+// cqrs/outbox's Relay on the bus's transport, one relay leading at a time
+// under a renewed lease) and, for a delivered message, its inbox mark,
+// WATCHed first so a redelivery after commit is skipped. With this
+// package's transport on one server, the XADDs go straight to the
+// destination streams in the same MULTI (Outbox.Direct). On a Redis
+// Cluster every key of a transaction must come from Outbox.Key, which puts
+// it in the outbox's hash slot; another key fails the Tx with ErrCrossSlot
+// and writes nothing. Order: one transaction's messages in the order
+// written, transactions in EXEC order; Key(k) makes transactions of one
+// key serialisable. Tuning: REDIS_OUTBOX_TAG, REDIS_OUTBOX_BATCH,
+// REDIS_OUTBOX_POLL, REDIS_OUTBOX_LEASE, REDIS_OUTBOX_LEAD_RETRY,
+// REDIS_OUTBOX_ATTEMPTS, REDIS_INBOX_TTL (default CATGA_IDEMPOTENCY_TTL).
+//
 // # Connection
 //
 // REDIS_URL (redis:// or rediss://), or REDIS_CONNECTION host:port[,...]

@@ -1,6 +1,10 @@
 package redismod
 
-import "github.com/catga-go/catga/cqrs"
+import (
+	"strings"
+
+	"github.com/catga-go/catga/cqrs"
+)
 
 // keys builds every key redismod uses. With hash tags (the default) each
 // stream's tag is its kind and name, so a cluster spreads streams over its
@@ -45,3 +49,60 @@ func (k keys) inbox(key string) string { return k.prefix + ":inbox:" + key }
 
 // registry lists every stream key created, for the janitor.
 func (k keys) registry() string { return k.tagged("registry", "streams") }
+
+// outboxKeys builds the keys of one Outbox. Each starts with the outbox's
+// hash tag ("{catga:orders}"), so that on a cluster a transaction's state
+// keys (Outbox.Key), its inbox mark and the outbox stream share one slot.
+// The outbox's own keys have a first part that starts with "_".
+type outboxKeys struct {
+	tag string // with its braces
+}
+
+// state is a key of the user's state: {catga:orders}:order:42.
+func (k outboxKeys) state(parts []string) string {
+	if len(parts) == 0 {
+		return k.tag
+	}
+	return k.tag + ":" + strings.Join(parts, ":")
+}
+
+// stream is the outbox stream the relay publishes from.
+func (k outboxKeys) stream() string { return k.tag + ":_outbox" }
+
+// dead is the stream of outbox entries the broker refused for good.
+func (k outboxKeys) dead() string { return k.tag + ":_outbox:dead" }
+
+// lead is the relay's lease: whoever holds it publishes.
+func (k outboxKeys) lead() string { return k.tag + ":_outbox:lead" }
+
+// mark is the inbox mark of a message handled by consumer (service/handler).
+func (k outboxKeys) mark(consumer, id string) string { return k.tag + ":_inbox:" + consumer + ":" + id }
+
+// version is the version of an ordering key (Key), bumped by each commit.
+func (k outboxKeys) version(key string) string { return k.tag + ":_key:" + key }
+
+// anchor is never written: a cluster transaction with nothing to watch
+// watches it, so that it runs on the tag's node.
+func (k outboxKeys) anchor() string { return k.tag + ":_tx" }
+
+// keySlot is the Redis Cluster slot of key: CRC16 (XMODEM) of its hash tag
+// (the part inside its first non-empty {...}) or of the whole key, mod 16384.
+func keySlot(key string) uint16 {
+	if s := strings.IndexByte(key, '{'); s >= 0 {
+		if e := strings.IndexByte(key[s+1:], '}'); e > 0 {
+			key = key[s+1 : s+1+e]
+		}
+	}
+	var crc uint16
+	for i := 0; i < len(key); i++ {
+		crc ^= uint16(key[i]) << 8
+		for range 8 {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return crc % 16384
+}

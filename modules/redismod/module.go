@@ -2,31 +2,38 @@ package redismod
 
 import (
 	"context"
+	"log/slog"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/outbox"
 	"github.com/catga-go/catga/internal/envconf"
 	"github.com/catga-go/catga/modules/health"
 )
 
 // Module installs the Redis Streams transport and the Redis idempotency
 // inbox, and provides the redis.UniversalClient (checked on start, closed on
-// stop), the *Transport, the Config from the environment and the "redis"
-// readiness check.
+// stop), the *Transport, the *Outbox of the bus's service, the Config from
+// the environment and the "redis" readiness check. On a single server the
+// outbox's Tx writes messages straight into the transport's streams; on a
+// cluster its relay publishes them (started after the client, drained
+// before the transport closes).
 var Module = fx.Module("redismod",
-	fx.Provide(LoadConfig, provideClient, provideInbox, provideTransport),
+	fx.Provide(LoadConfig, provideClient, provideInbox, provideTransport, provideOutbox),
 	cqrs.ProvideTransport("redis", func(t *Transport) cqrs.Transport { return t }),
 	health.Check("redis", func(t *Transport) health.Checker { return t }),
 )
 
 // StoreModule is Redis without the transport: the client, the shared
-// idempotency inbox and the "redis" readiness check, for a service whose
-// messages go over NATS (or memory) and whose state lives in Redis.
+// idempotency inbox, the *Outbox (its relay publishes on the bus's
+// transport) and the "redis" readiness check, for a service whose messages
+// go over NATS (or memory) and whose state lives in Redis.
 var StoreModule = fx.Module("redismod",
-	fx.Provide(LoadConfig, provideClient, provideInbox),
+	fx.Provide(LoadConfig, provideClient, provideInbox, provideOutbox),
 	health.Check("redis", func(rdb redis.UniversalClient, c Config) health.Checker {
 		return health.CheckerFunc(func(ctx context.Context) error { return ping(ctx, rdb, c) })
 	}),
@@ -68,4 +75,68 @@ func provideTransport(p TransportParams) (*Transport, error) {
 	}
 	p.Lifecycle.Append(fx.Hook{OnStart: t.Start, OnStop: t.Close})
 	return t, nil
+}
+
+// OutboxParams are the outbox's dependencies in fx. An OutboxConfig in the
+// container tunes it (fx.Supply); without one it is read from the
+// REDIS_OUTBOX_* and REDIS_INBOX_TTL variables, and the inbox TTL defaults
+// to the bus's CATGA_IDEMPOTENCY_TTL.
+type OutboxParams struct {
+	fx.In
+
+	Lifecycle    fx.Lifecycle
+	Config       Config
+	Client       redis.UniversalClient
+	OutboxConfig OutboxConfig         `optional:"true"`
+	Bus          *cqrs.Bus            `optional:"true"`
+	BusConfig    cqrs.Config          `optional:"true"`
+	Slog         *slog.Logger         `optional:"true"`
+	Meter        metric.MeterProvider `optional:"true"`
+}
+
+// provideOutbox builds the *Outbox of the bus's service and, when the bus
+// has a transport, its relay as a lifecycle worker: started after the
+// client (whose hook was appended first), woken by every commit that wrote
+// the outbox, and stopped, which drains it, before the transport closes
+// (fx stops in reverse order, and the transport's hook was appended before
+// the bus this depends on was built). With this package's Transport on
+// the same single-server client, Tx writes to the destination streams
+// directly (Outbox.Direct); the relay still runs, for entries written
+// otherwise.
+func provideOutbox(p OutboxParams) (*Outbox, error) {
+	service := p.BusConfig.Service
+	if p.Bus != nil {
+		service = p.Bus.Service()
+	}
+	oc := p.OutboxConfig
+	if oc == (OutboxConfig{}) {
+		var err error
+		if oc, err = envconf.Load[OutboxConfig](); err != nil {
+			return nil, err
+		}
+	}
+	if oc.InboxTTL == 0 {
+		oc.InboxTTL = p.BusConfig.IdempotencyTTL
+	}
+	o, err := NewOutbox(p.Client, p.Config, service, oc)
+	if err != nil {
+		return nil, err
+	}
+	if p.Bus == nil || p.Bus.Transport() == nil {
+		return o, nil // no broker: nothing to relay to (Publish runs in process)
+	}
+	if t, ok := p.Bus.Transport().(*Transport); ok {
+		o.Direct(t)
+	}
+	log := p.Slog
+	if log != nil {
+		log = log.With(slog.String("logger", "redismod.relay"))
+	}
+	relay, err := outbox.New(o.Store(), p.Bus.Transport(), o.oc.Relay(), log, p.Meter)
+	if err != nil {
+		return nil, err
+	}
+	o.OnCommit(relay.Notify)
+	p.Lifecycle.Append(fx.Hook{OnStart: relay.Start, OnStop: relay.Stop})
+	return o, nil
 }
