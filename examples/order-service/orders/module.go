@@ -4,7 +4,6 @@ import (
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/redis/go-redis/v9"
 	"go.uber.org/fx"
 
 	"github.com/catga-go/catga/cqrs"
@@ -30,15 +29,14 @@ var Module = fx.Module("orders",
 )
 
 // StoreParams choose the store: Postgres when a database is provided (the
-// services add pgmod when DATABASE_URL is set), else Redis when a client
+// services add pgmod when DATABASE_URL is set), else Redis when an outbox
 // is (redismod, when REDIS_URL is set), memory otherwise.
 type StoreParams struct {
 	fx.In
 
 	Lifecycle fx.Lifecycle
-	DB        *pgmod.DB             `optional:"true"`
-	Redis     redis.UniversalClient `optional:"true"`
-	Config    redismod.Config       `optional:"true"`
+	DB        *pgmod.DB        `optional:"true"`
+	Outbox    *redismod.Outbox `optional:"true"`
 }
 
 // NewStore returns the store StoreParams choose.
@@ -48,8 +46,8 @@ func NewStore(p StoreParams) Store {
 		s := NewPostgresStore(p.DB)
 		p.Lifecycle.Append(fx.Hook{OnStart: s.Migrate}) // after the DB's own start
 		return s
-	case p.Redis != nil:
-		return NewRedisStore(p.Redis, p.Config.WithDefaults().Prefix)
+	case p.Outbox != nil:
+		return NewRedisStore(p.Outbox)
 	}
 	return NewMemoryStore()
 }

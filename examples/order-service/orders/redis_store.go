@@ -9,65 +9,49 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/modules/redismod"
 )
 
 // RedisStore is a Store every replica shares. An order is a JSON string;
-// a set per status indexes them. All keys share one hash tag so the
-// optimistic transaction of Apply works on a cluster too.
+// a set per status indexes them. Every key is in the service outbox's hash
+// slot (Outbox.Key), so Create writes the order and its OrderCreated in
+// one MULTI/EXEC, on a Redis Cluster too.
 type RedisStore struct {
-	rdb    redis.UniversalClient
-	prefix string
+	o *redismod.Outbox
 }
 
-// NewRedisStore returns a store on rdb under prefix.
-func NewRedisStore(rdb redis.UniversalClient, prefix string) *RedisStore {
-	return &RedisStore{rdb: rdb, prefix: "{" + prefix + ":orders}"}
-}
+// NewRedisStore returns a store on the outbox's client and slot.
+func NewRedisStore(o *redismod.Outbox) *RedisStore { return &RedisStore{o: o} }
 
 var _ Store = (*RedisStore)(nil)
 
-func (s *RedisStore) key(id OrderID) string  { return s.prefix + ":order:" + string(id) }
-func (s *RedisStore) index(st Status) string { return s.prefix + ":status:" + string(st) }
-func (s *RedisStore) all() string            { return s.prefix + ":all" }
+func (s *RedisStore) key(id OrderID) string  { return s.o.Key("order", string(id)) }
+func (s *RedisStore) index(st Status) string { return s.o.Key("status", string(st)) }
+func (s *RedisStore) all() string            { return s.o.Key("all") }
 
-// Create implements Store.
+// Create implements Store: the order, its indexes and then's messages in
+// one transaction.
 func (s *RedisStore) Create(ctx context.Context, o Order, then func(context.Context) error) error {
 	data, _ := json.Marshal(o)
-	ok, err := s.rdb.SetNX(ctx, s.key(o.ID), data, 0).Result()
-	if err != nil {
-		return cqrs.Errorf(cqrs.CodeUnavailable, "orders store: %w", err)
-	}
-	if !ok {
-		return cqrs.Errorf(cqrs.CodeConflict, "order %s exists", o.ID)
-	}
-	pipe := s.rdb.TxPipeline()
-	pipe.SAdd(ctx, s.index(o.Status), string(o.ID))
-	pipe.SAdd(ctx, s.all(), string(o.ID))
-	if _, err = pipe.Exec(ctx); err != nil {
-		return err
-	}
-	if err := then(ctx); err != nil {
-		return errors.Join(err, s.delete(context.WithoutCancel(ctx), o.ID))
-	}
-	return nil
-}
-
-func (s *RedisStore) delete(ctx context.Context, id OrderID) error {
-	o, err := s.Get(ctx, id)
-	if err != nil {
-		return nil
-	}
-	pipe := s.rdb.TxPipeline()
-	pipe.Del(ctx, s.key(id))
-	pipe.SRem(ctx, s.index(o.Status), string(id))
-	pipe.SRem(ctx, s.all(), string(id))
-	_, err = pipe.Exec(ctx)
-	return err
+	key := s.key(o.ID)
+	return s.o.Tx(ctx, func(ctx context.Context, pipe redis.Pipeliner) error {
+		n, err := s.o.Client().Exists(ctx, key).Result()
+		if err != nil {
+			return cqrs.Errorf(cqrs.CodeUnavailable, "orders store: %w", err)
+		}
+		if n > 0 {
+			return cqrs.Errorf(cqrs.CodeConflict, "order %s exists", o.ID)
+		}
+		pipe.Set(ctx, key, data, 0)
+		pipe.SAdd(ctx, s.index(o.Status), string(o.ID))
+		pipe.SAdd(ctx, s.all(), string(o.ID))
+		return then(ctx)
+	}, redismod.Watch(key), redismod.Key(string(o.ID)))
 }
 
 // Get implements Store.
 func (s *RedisStore) Get(ctx context.Context, id OrderID) (Order, error) {
-	data, err := s.rdb.Get(ctx, s.key(id)).Bytes()
+	data, err := s.o.Client().Get(ctx, s.key(id)).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return Order{}, notFound(id)
 	}
@@ -90,7 +74,7 @@ func (s *RedisStore) List(ctx context.Context, status Status) ([]Order, error) {
 	if status != "" {
 		set = s.index(status)
 	}
-	ids, err := s.rdb.SMembers(ctx, set).Result()
+	ids, err := s.o.Client().SMembers(ctx, set).Result()
 	if err != nil {
 		return nil, cqrs.Errorf(cqrs.CodeUnavailable, "orders store: %w", err)
 	}
@@ -105,45 +89,36 @@ func (s *RedisStore) List(ctx context.Context, status Status) ([]Order, error) {
 	return out, nil
 }
 
-// Apply implements Store with WATCH: an optimistic transaction retried
-// when another replica changed the order meanwhile.
+// Apply implements Store: an optimistic transaction on the order (Watch),
+// run again when another replica changed it meanwhile.
 func (s *RedisStore) Apply(ctx context.Context, id OrderID, e HistoryEntry, status Status) error {
 	key := s.key(id)
-	for range 50 {
-		err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
-			data, err := tx.Get(ctx, key).Bytes()
-			if errors.Is(err, redis.Nil) {
-				return notFound(id)
-			}
-			if err != nil {
-				return err
-			}
-			var o Order
-			if err := json.Unmarshal(data, &o); err != nil {
-				return err
-			}
-			for _, h := range o.History {
-				if h.MessageID == e.MessageID {
-					return nil
-				}
-			}
-			old := o.Status
-			o.History = append(o.History, e)
-			o.Status = o.Status.Furthest(status)
-			next, _ := json.Marshal(o)
-			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-				p.Set(ctx, key, next, 0)
-				if o.Status != old {
-					p.SRem(ctx, s.index(old), string(id))
-					p.SAdd(ctx, s.index(o.Status), string(id))
-				}
-				return nil
-			})
-			return err
-		}, key)
-		if !errors.Is(err, redis.TxFailedErr) {
+	return s.o.Tx(ctx, func(ctx context.Context, pipe redis.Pipeliner) error {
+		data, err := s.o.Client().Get(ctx, key).Bytes()
+		if errors.Is(err, redis.Nil) {
+			return notFound(id)
+		}
+		if err != nil {
+			return cqrs.Errorf(cqrs.CodeUnavailable, "orders store: %w", err)
+		}
+		var o Order
+		if err := json.Unmarshal(data, &o); err != nil {
 			return err
 		}
-	}
-	return cqrs.Errorf(cqrs.CodeUnavailable, "order %s: too much contention", id)
+		for _, h := range o.History {
+			if h.MessageID == e.MessageID {
+				return nil
+			}
+		}
+		old := o.Status
+		o.History = append(o.History, e)
+		o.Status = o.Status.Furthest(status)
+		next, _ := json.Marshal(o)
+		pipe.Set(ctx, key, next, 0)
+		if o.Status != old {
+			pipe.SRem(ctx, s.index(old), string(id))
+			pipe.SAdd(ctx, s.index(o.Status), string(id))
+		}
+		return nil
+	}, redismod.Watch(key))
 }

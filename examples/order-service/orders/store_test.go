@@ -13,6 +13,7 @@ import (
 	"github.com/catga-go/catga/examples/order-service/orders"
 	"github.com/catga-go/catga/modules/pgmod"
 	"github.com/catga-go/catga/modules/pgmod/pgtest"
+	"github.com/catga-go/catga/modules/redismod"
 	"github.com/catga-go/catga/modules/redismod/redistest"
 )
 
@@ -50,7 +51,11 @@ func stores(t *testing.T) map[string]orders.Store {
 	if err := pg.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return map[string]orders.Store{"memory": orders.NewMemoryStore(), "redis": orders.NewRedisStore(rdb, "t"), "postgres": pg}
+	ob, err := redismod.NewOutbox(rdb, redismod.Config{Prefix: "t"}, "order-service", redismod.OutboxConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]orders.Store{"memory": orders.NewMemoryStore(), "redis": orders.NewRedisStore(ob), "postgres": pg}
 }
 
 func noEvents(context.Context) error { return nil }

@@ -113,14 +113,13 @@ func NewRoutes(bus *cqrs.Bus) httpmod.MountFunc {
 }
 
 // StoreParams choose the store: Postgres when a database is provided,
-// else Redis when a client is, memory otherwise.
+// else Redis when an outbox is, memory otherwise.
 type StoreParams struct {
 	fx.In
 
 	Lifecycle fx.Lifecycle
-	DB        *pgmod.DB             `optional:"true"`
-	Redis     redis.UniversalClient `optional:"true"`
-	Config    redismod.Config       `optional:"true"`
+	DB        *pgmod.DB        `optional:"true"`
+	Outbox    *redismod.Outbox `optional:"true"`
 }
 
 // NewStore returns the store StoreParams choose.
@@ -130,47 +129,41 @@ func NewStore(p StoreParams) Store {
 		s := &PostgresStore{db: p.DB}
 		p.Lifecycle.Append(fx.Hook{OnStart: s.Migrate})
 		return s
-	case p.Redis != nil:
-		return &RedisStore{rdb: p.Redis, prefix: "{" + p.Config.WithDefaults().Prefix + ":payments}"}
+	case p.Outbox != nil:
+		return &RedisStore{o: p.Outbox}
 	}
 	return NewMemoryStore()
 }
 
-// RedisStore keeps each order's charges in a Redis list.
+// RedisStore keeps each order's charges in a Redis list, in the service
+// outbox's slot: a charge, the delivery's inbox mark and the outcome event
+// commit in one MULTI/EXEC (redismod.Outbox.Tx).
 type RedisStore struct {
-	rdb    redis.UniversalClient
-	prefix string
+	o *redismod.Outbox
 }
+
+func (s *RedisStore) key(orderID string) string { return s.o.Key("charges", orderID) }
 
 // Charge implements Store.
 func (s *RedisStore) Charge(ctx context.Context, c *Charge, then func(context.Context) error) error {
-	m, _ := cqrs.MessageFrom(ctx)
-	mark := s.prefix + ":inbox:" + m.ID()
-	fresh, err := s.rdb.SetNX(ctx, mark, 1, 7*24*time.Hour).Result()
-	if err != nil {
-		return cqrs.Errorf(cqrs.CodeUnavailable, "payments store: %w", err)
-	}
-	if !fresh {
-		return nil
-	}
+	var opts []redismod.TxOption
 	if c != nil {
-		data, _ := json.Marshal(c)
-		if err := s.rdb.RPush(ctx, s.prefix+":charges:"+c.OrderID, data).Err(); err != nil {
-			_ = s.rdb.Del(context.WithoutCancel(ctx), mark).Err()
-			return cqrs.Errorf(cqrs.CodeUnavailable, "payments store: %w", err)
+		opts = append(opts, redismod.Key(c.OrderID))
+	}
+	return s.o.Tx(ctx, func(ctx context.Context, pipe redis.Pipeliner) error {
+		if c != nil {
+			data, _ := json.Marshal(c)
+			pipe.RPush(ctx, s.key(c.OrderID), data)
 		}
-	}
-	if err := then(ctx); err != nil {
-		return err
-	}
-	return nil
+		return then(ctx)
+	}, opts...)
 }
 
 // Charges implements Store.
 func (s *RedisStore) Charges(ctx context.Context, orderID string) ([]Charge, error) {
-	raw, err := s.rdb.LRange(ctx, s.prefix+":charges:"+orderID, 0, -1).Result()
+	raw, err := s.o.Client().LRange(ctx, s.key(orderID), 0, -1).Result()
 	if err != nil {
-		return nil, err
+		return nil, cqrs.Errorf(cqrs.CodeUnavailable, "payments store: %w", err)
 	}
 	cs := make([]Charge, 0, len(raw))
 	for _, r := range raw {

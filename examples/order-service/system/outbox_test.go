@@ -24,17 +24,21 @@ import (
 
 // pgSystem is the four services over NATS, order-service and
 // payment-service on PostgreSQL (a database each: state, outbox and inbox
-// in one), inventory on Redis.
+// in one), inventory on Redis; or, redisStores, all of them on Redis
+// (state, outbox and inbox in one MULTI/EXEC).
 type pgSystem struct {
 	nats               *natstest.Server
 	orderDB, paymentDB string
 	redisAddr, prefix  string
+	redisStores        bool
 	procs              map[string]*proc
 }
 
-func startPGSystem(t *testing.T) *pgSystem {
+func startPGSystem(t *testing.T) *pgSystem { return startSystem(t, false) }
+
+func startSystem(t *testing.T, redisStores bool) *pgSystem {
 	t.Helper()
-	s := &pgSystem{nats: natstest.Start(t), procs: map[string]*proc{}}
+	s := &pgSystem{nats: natstest.Start(t), procs: map[string]*proc{}, redisStores: redisStores}
 	pg := pgtest.Shared(t)
 	s.orderDB, s.paymentDB = pg.NewDatabase(t), pg.NewDatabase(t)
 	rs := redistest.Start(t)
@@ -47,13 +51,13 @@ func startPGSystem(t *testing.T) *pgSystem {
 
 func (s *pgSystem) env(service string) []string {
 	env := []string{"NATS_URL=" + s.nats.URL(), "CATGA_TRANSPORT=nats", "NATS_ACK_WAIT=2s", "PG_OUTBOX_LEAD_RETRY=200ms"}
-	switch service {
-	case "order-service":
-		env = append(env, "DATABASE_URL="+s.orderDB)
-	case "payment-service":
-		env = append(env, "DATABASE_URL="+s.paymentDB)
-	case "inventory-service":
+	switch {
+	case s.redisStores || service == "inventory-service":
 		env = append(env, "REDIS_URL=redis://"+s.redisAddr+"/0", "REDIS_PREFIX="+s.prefix)
+	case service == "order-service":
+		env = append(env, "DATABASE_URL="+s.orderDB)
+	case service == "payment-service":
+		env = append(env, "DATABASE_URL="+s.paymentDB)
 	}
 	return env
 }
@@ -92,6 +96,9 @@ func tryPost(base, body string) (string, int, error) {
 func (s *pgSystem) phantoms(t *testing.T) (charges, reservations int) {
 	t.Helper()
 	ctx := context.Background()
+	if s.redisStores {
+		return s.redisPhantoms(t)
+	}
 	known := map[string]bool{}
 	oc, err := pgx.Connect(ctx, s.orderDB)
 	if err != nil {
@@ -136,6 +143,41 @@ func (s *pgSystem) phantoms(t *testing.T) (charges, reservations int) {
 	}
 	if err := iter.Err(); err != nil {
 		t.Fatal(err)
+	}
+	return charges, reservations
+}
+
+// redisPhantoms is phantoms for the Redis stores: the orders are the
+// members of order-service's index, the charges its lists.
+func (s *pgSystem) redisPhantoms(t *testing.T) (charges, reservations int) {
+	t.Helper()
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: s.redisAddr})
+	defer rdb.Close()
+	ids, err := rdb.SMembers(ctx, "{"+s.prefix+":order-service}:all").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := map[string]bool{}
+	for _, id := range ids {
+		known[id] = true
+	}
+	for pattern, n := range map[string]*int{
+		"{" + s.prefix + ":payment-service}:charges:": &charges,
+		"{" + s.prefix + ":stock}:reservation:":       &reservations,
+	} {
+		iter := rdb.Scan(ctx, 0, pattern+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			if !known[strings.TrimPrefix(iter.Val(), pattern)] {
+				*n++
+			}
+		}
+		if err := iter.Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(known) == 0 {
+		t.Fatal("no orders in order-service's Redis index: the phantom count would mean nothing")
 	}
 	return charges, reservations
 }
@@ -186,8 +228,17 @@ func streamCopies(t *testing.T, url string) (total, distinct int) {
 // its terminal state, and nothing happens to an order the order service
 // does not have.
 func TestOutage_BrokerDown40sUnderLoad(t *testing.T) {
-	s := startPGSystem(t)
-	const rate, before, outage, after = 20, 5 * time.Second, 40 * time.Second, 5 * time.Second
+	brokerOutage(t, startPGSystem(t), 40*time.Second)
+}
+
+// The same with every store on Redis (state, outbox and inbox in one
+// MULTI/EXEC), NATS down 10 s.
+func TestOutage_BrokerDownRedisStores(t *testing.T) {
+	brokerOutage(t, startSystem(t, true), 10*time.Second)
+}
+
+func brokerOutage(t *testing.T, s *pgSystem, outage time.Duration) {
+	const rate, before, after = 20, 5 * time.Second, 5 * time.Second
 	var (
 		mu       sync.Mutex
 		ids      []string

@@ -88,8 +88,9 @@ func TestReplicas_NATSTransportRedisStores(t *testing.T) {
 }
 
 // A payment replica is killed (SIGKILL) halfway: every order still reaches
-// its state; duplicate charges are reported (a handler killed between its
-// charge and its ack runs again on the other replica).
+// its state, and no order is charged twice: a handler killed between its
+// charge and its ack runs again on the other replica, where the charge's
+// transaction finds the inbox mark it committed with.
 func TestReplicas_PaymentReplicaKilledHalfway(t *testing.T) {
 	ps := replicas(t, 2, redisEnv(t, "redis")...)
 	orderBases := bases(ps["order-service"])
@@ -99,6 +100,9 @@ func TestReplicas_PaymentReplicaKilledHalfway(t *testing.T) {
 	once, extra := chargeCounts(t, bases(ps["payment-service"][1:]), paid)
 	t.Logf("%d orders, payment-service/1 SIGKILLed after %d were posted: all reached their states; %d paid, %d charged once, %d duplicate charges",
 		len(cases), len(cases)/2, len(paid), once, extra)
+	if extra != 0 {
+		t.Fatalf("%d duplicate charges; the charge, its inbox mark and its outcome commit together", extra)
+	}
 	if resp, err := client.Get("http://" + ps["payment-service"][1].addr + "/ready"); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("the surviving payment replica is not ready: %v", err)
 	}
