@@ -6,7 +6,8 @@
 //	fx.New(catga.Module, orders.Module).Run()
 //
 // Module is the kitchen sink; its parts live in app, cqrs, cqrs/memory,
-// modules/health and modules/http. The design is in DESIGN.md terms: the
-// application layer is cqrs, the transports are cqrs/memory,
-// modules/natsmod and modules/redismod, and the bootstrap is app.
+// modules/health and modules/http. The application layer is cqrs, the
+// transports are cqrs/memory, modules/natsmod and modules/redismod, the
+// stores with a transactional outbox are modules/pgmod and modules/redismod,
+// and the bootstrap is app.
 package catga

@@ -10,7 +10,7 @@ import (
 // too, a stack trace never does. HTTP maps each code to a status.
 type Code string
 
-// The stable codes of DESIGN section 3.
+// The stable codes. Each maps to one HTTP status (httpmod.StatusOf).
 const (
 	CodeInvalid      Code = "invalid"
 	CodeNotFound     Code = "not_found"

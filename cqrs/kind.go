@@ -59,8 +59,8 @@ type Topic struct {
 	Name string
 }
 
-// Subject returns the topic's subject under prefix, as DESIGN section 4 names
-// it: "catga.events.OrderCreated".
+// Subject returns the topic's subject under prefix, <prefix>.<kinds>.<Name>,
+// as in "catga.events.OrderCreated".
 func (t Topic) Subject(prefix string) string {
 	return prefix + "." + t.Kind.Plural() + "." + t.Name
 }

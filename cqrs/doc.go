@@ -1,0 +1,70 @@
+// Package cqrs is what a handler author writes against: messages, typed
+// handlers, the bus that dispatches them, and the behaviors around every
+// dispatch and delivery.
+//
+// A message is a plain struct; its wire name is its Go type name unless it
+// has a MessageName method. A handler is a typed interface or func:
+//
+//	type PlaceOrder struct{ Customer string }
+//	type OrderPlaced struct{ ID string }
+//
+//	cqrs.Command[PlaceOrder, string](NewPlaceOrderHandler) // fx: one option per handler
+//	cqrs.Event[OrderPlaced](func(ctx context.Context, e OrderPlaced) error { ... })
+//
+// and dispatch is typed, with no casts:
+//
+//	id, err := cqrs.Send[string](ctx, bus, PlaceOrder{Customer: "c1"}) // one handler answers
+//	err = bus.Publish(ctx, OrderPlaced{ID: id})                        // every subscribing service
+//	err = bus.Dispatch(ctx, Reindex{})                                 // durable, one instance
+//
+// # Where a message goes
+//
+// A command or query whose handler is registered on the bus runs in
+// process; otherwise it goes over the bus's Transport to the service that
+// owns it (NATS request/reply, Redis streams), and fails fast with
+// ErrNoHandler when nobody serves it. Publish and Dispatch go through the
+// transport (the memory transport when no broker is installed), through
+// the envelope and codec as a broker would, so a message that cannot cross
+// the wire fails on a laptop first. A bus with no transport at all is the
+// mediator alone: everything runs in process and synchronously.
+//
+// # Guarantees
+//
+// Send and Ask: one handler instance answers, bounded by the caller's
+// context. Dispatch: at least once, one instance of the owning service.
+// Publish: every subscribing service gets it, one instance each. A failed
+// delivery is retried in process (Retry), then redelivered by the broker
+// with backoff, then dead-lettered after MaxDeliver attempts; a Permanent
+// error, an undecodable payload or an unknown type is dead-lettered at once.
+// The Idempotency behavior (an inbox of handled message ids) makes a
+// redelivered message skip a handler that already succeeded.
+//
+// A Publish that fails tells the truth: ErrOutcomeUnknown (the ack was
+// lost: it may be stored; do not compensate, publishing again is harmless)
+// or a definite failure such as ErrUnavailable (nothing was stored and
+// nothing will be sent later). Inside a store's transaction (pgmod.DB.Tx,
+// redismod's Outbox.Tx), Publish and Dispatch write to the transaction's
+// Outbox instead (WithOutbox), and a relay publishes after commit: state
+// and messages exist together or not at all, and a handler registered with
+// OwnInbox marks its message handled in that same transaction.
+//
+// # Errors
+//
+// Errors carry a stable Code (invalid, not_found, conflict, unauthorized,
+// unavailable, timeout, internal) that survives the wire and maps to an
+// HTTP status; build them with Errorf or NewError, mark the hopeless ones
+// Permanent.
+//
+// # Behaviors
+//
+// A Behavior wraps every dispatch (DefaultDispatch: logging, validation,
+// recover) and delivery (DefaultDelivery: logging, timeout, validation,
+// idempotency, retry, recover) on the http-middleware model; Use adds
+// yours. A message with a Validate method is validated before its handler.
+//
+// # Transports
+//
+// Transport, Subscription, Delivery and Envelope are the contract a broker
+// implements; cqrstest is its conformance suite, run by the memory, NATS
+// and Redis transports. Handler authors do not need them.
+package cqrs
