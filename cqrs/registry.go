@@ -268,9 +268,15 @@ func (rt *requestRoute[C, R]) endpoint() Endpoint {
 	return Endpoint{Topic: rt.meta.topic, Handler: RequestHandlerFunc(rt.serve)}
 }
 
-// serve answers a request from another process.
+// serve answers a request from another process. A request whose caller's
+// deadline (carried in the envelope by the transport, the context's
+// deadline here) has passed is answered with that and never started: its
+// caller has given up, and the command must not happen behind its back.
 func (rt *requestRoute[C, R]) serve(ctx context.Context, env *Envelope) *Reply {
 	b := rt.meta.bus
+	if err := ctx.Err(); err != nil {
+		return ReplyError(fmt.Errorf("cqrs: %s %s not started: the caller's deadline has passed: %w", rt.meta.topic, env.ID, err))
+	}
 	var cmd C
 	if env.Name != rt.meta.topic.Name {
 		return ReplyError(Errorf(CodeInvalid, "cqrs: %s endpoint got a %q", rt.meta.topic, env.Name))
