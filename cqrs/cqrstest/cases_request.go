@@ -25,6 +25,13 @@ func testRequestReply(t *testing.T, h *harness) {
 				if q.Sleep > 0 {
 					time.Sleep(q.Sleep) // past the caller's deadline: the reply is late
 				}
+				if q.Deadline {
+					dl, ok := ctx.Deadline()
+					if !ok {
+						return "none", nil
+					}
+					return dl.UTC().Format(time.RFC3339Nano), nil
+				}
 				if q.Fail != "" {
 					return "", cqrs.Errorf(cqrs.Code(q.Fail), "query %s failed on purpose", q.Key)
 				}
@@ -83,6 +90,23 @@ func testRequestReply(t *testing.T, h *harness) {
 		}
 		if d := time.Since(start); d > 100*time.Millisecond {
 			t.Fatalf("ErrNoHandler after %v, want within 100ms", d)
+		}
+	})
+
+	t.Run("HandlerContextHasTheCallersDeadline", func(t *testing.T) {
+		want := time.Now().Add(7 * time.Second)
+		dctx, cancel := context.WithDeadline(ctx, want)
+		defer cancel()
+		res, err := cqrs.Ask[string](dctx, caller, suiteQuery{Key: "dl", Deadline: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := time.Parse(time.RFC3339Nano, res)
+		if err != nil {
+			t.Fatalf("the handler's context has no deadline (%q): the caller's must cross the wire", res)
+		}
+		if d := got.Sub(want); d < -2*time.Millisecond || d > 2*time.Millisecond {
+			t.Fatalf("the handler's deadline is %v, the caller's %v: off by %v", got, want, d)
 		}
 	})
 

@@ -14,9 +14,10 @@ type (
 		Key string `json:"key"`
 	}
 	suiteQuery struct {
-		Key   string        `json:"key"`
-		Sleep time.Duration `json:"sleep"`
-		Fail  string        `json:"fail"`
+		Key      string        `json:"key"`
+		Sleep    time.Duration `json:"sleep"`
+		Fail     string        `json:"fail"`
+		Deadline bool          `json:"deadline"` // answer with the handler context's deadline
 	}
 	suiteBlob struct {
 		Data string `json:"d"`
