@@ -22,6 +22,8 @@ type Proxy struct {
 	jitter    time.Duration
 	holes     chan struct{} // closed while the link flows; replaced while blackholed
 	blackhole bool
+	back      chan struct{} // the same, for the target-to-client direction alone
+	backHole  bool
 	conns     map[net.Conn]struct{}
 	closed    bool
 	wg        sync.WaitGroup
@@ -35,7 +37,7 @@ func Start(target string) (*Proxy, error) {
 	}
 	flowing := make(chan struct{})
 	close(flowing)
-	p := &Proxy{ln: ln, target: target, holes: flowing, conns: map[net.Conn]struct{}{}}
+	p := &Proxy{ln: ln, target: target, holes: flowing, back: flowing, conns: map[net.Conn]struct{}{}}
 	p.wg.Add(1)
 	go p.accept()
 	return p, nil
@@ -66,6 +68,23 @@ func (p *Proxy) Blackhole(on bool) {
 	}
 }
 
+// BlackholeReplies stops (on) or resumes (off) forwarding from the target
+// to the clients, while what clients send still reaches the target: a
+// request is received and handled, its reply held until off.
+func (p *Proxy) BlackholeReplies(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if on == p.backHole {
+		return
+	}
+	p.backHole = on
+	if on {
+		p.back = make(chan struct{})
+	} else {
+		close(p.back)
+	}
+}
+
 // Reset closes every connection abruptly (RST).
 func (p *Proxy) Reset() {
 	p.mu.Lock()
@@ -85,6 +104,10 @@ func (p *Proxy) Close() {
 	if p.blackhole {
 		p.blackhole = false
 		close(p.holes)
+	}
+	if p.backHole {
+		p.backHole = false
+		close(p.back)
 	}
 	p.mu.Unlock()
 	_ = p.ln.Close()
@@ -120,7 +143,7 @@ func (p *Proxy) accept() {
 
 func (p *Proxy) serve(client net.Conn) {
 	defer p.wg.Done()
-	p.waitFlowing(nil)
+	p.waitFlowing(false)
 	server, err := net.DialTimeout("tcp", p.target, 5*time.Second)
 	if err != nil {
 		client.Close()
@@ -133,25 +156,29 @@ func (p *Proxy) serve(client net.Conn) {
 	}
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); p.pipe(server, client) }()
-	go func() { defer wg.Done(); p.pipe(client, server) }()
+	go func() { defer wg.Done(); p.pipe(server, client, false) }()
+	go func() { defer wg.Done(); p.pipe(client, server, true) }()
 	wg.Wait()
 	p.track(client, false)
 	p.track(server, false)
 }
 
-// waitFlowing blocks while the link is blackholed; it returns false if
-// stop closes first.
-func (p *Proxy) waitFlowing(stop <-chan struct{}) bool {
+// waitFlowing blocks while the link is blackholed and, for the
+// target-to-client direction (back), while replies are.
+func (p *Proxy) waitFlowing(back bool) {
 	for {
 		p.mu.Lock()
-		holes := p.holes
+		holes, replies := p.holes, p.back
 		p.mu.Unlock()
-		select {
-		case <-holes:
-			return true
-		case <-stop:
-			return false
+		<-holes
+		if back {
+			<-replies
+		}
+		p.mu.Lock()
+		flowing := !p.blackhole && (!back || !p.backHole)
+		p.mu.Unlock()
+		if flowing {
+			return
 		}
 	}
 }
@@ -161,8 +188,9 @@ type chunk struct {
 	at   time.Time
 }
 
-// pipe copies src to dst, chunk by chunk, through the faults.
-func (p *Proxy) pipe(dst, src net.Conn) {
+// pipe copies src to dst, chunk by chunk, through the faults; back is the
+// target-to-client direction.
+func (p *Proxy) pipe(dst, src net.Conn, back bool) {
 	defer dst.Close()
 	defer src.Close()
 	queue := make(chan chunk, 64)
@@ -173,9 +201,7 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 			if d := time.Until(c.at); d > 0 {
 				time.Sleep(d)
 			}
-			if !p.waitFlowing(nil) {
-				return
-			}
+			p.waitFlowing(back)
 			if _, err := dst.Write(c.data); err != nil {
 				for range queue {
 				}
@@ -186,7 +212,7 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 	var last time.Time
 	buf := make([]byte, 32<<10)
 	for {
-		p.waitFlowing(nil)
+		p.waitFlowing(back)
 		n, err := src.Read(buf)
 		if n > 0 {
 			p.mu.Lock()

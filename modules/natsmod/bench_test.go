@@ -209,3 +209,54 @@ func startBench(b *testing.B, cfg natsmod.Config) *natsmod.Transport {
 	b.Cleanup(func() { _ = tr.Close(context.Background()) })
 	return tr
 }
+
+// BenchmarkPublishBatch: an outbox relay's work, b.N events published in
+// order from one goroutine and each outcome known. one-by-one is Publish
+// per message (a round trip each); batch is PublishBatch in batches of 256
+// with the default window. The batch side reports "x-one-by-one", its time
+// per message over one-by-one's (below 1 is faster).
+func BenchmarkPublishBatch(b *testing.B) {
+	srv := natstest.Start(b)
+	cfg := natsmod.Config{URL: srv.URL()}.WithDefaults()
+	ctx := context.Background()
+	topic := cqrs.Topic{Kind: cqrs.KindEvent, Name: "benchTick"}
+	env := func(i int) *cqrs.Envelope {
+		return &cqrs.Envelope{ID: cqrs.NewID(), Name: topic.Name, Kind: cqrs.KindEvent, ContentType: "application/json",
+			Time: time.Now(), Payload: fmt.Appendf(nil, `{"n":%d}`, i)}
+	}
+	b.Run("one-by-one", func(b *testing.B) {
+		tr := startBench(b, cfg)
+		b.ReportAllocs()
+		start := time.Now()
+		for i := range b.N {
+			if err := tr.Publish(ctx, topic, env(i)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		record(b, "publishbatch", "one-by-one", time.Since(start)/time.Duration(b.N))
+	})
+	b.Run("batch", func(b *testing.B) {
+		tr := startBench(b, cfg)
+		const size = 256
+		msgs, errs := make([]cqrs.Outgoing, 0, size), make([]error, size)
+		b.ReportAllocs()
+		start := time.Now()
+		for i := 0; i < b.N; i += size {
+			msgs = msgs[:0]
+			for j := i; j < min(i+size, b.N); j++ {
+				msgs = append(msgs, cqrs.Outgoing{Topic: topic, Envelope: env(j)})
+			}
+			tr.PublishBatch(ctx, msgs, errs[:len(msgs)])
+			for _, err := range errs[:len(msgs)] {
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		perOp := time.Since(start) / time.Duration(b.N)
+		ratios.Store("publishbatch/batch", perOp)
+		if one, ok := ratios.Load("publishbatch/one-by-one"); ok && one.(time.Duration) > 0 {
+			b.ReportMetric(float64(perOp)/float64(one.(time.Duration)), "x-one-by-one")
+		}
+	})
+}

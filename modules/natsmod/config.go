@@ -48,6 +48,7 @@ type Config struct {
 	MaxAckPending  int           `env:"NATS_MAX_ACK_PENDING" envDefault:"1000"`
 	FetchBatch     int           `env:"NATS_FETCH_BATCH" envDefault:"100"`     // messages pulled at once, at most the bus's concurrency
 	RequestTimeout time.Duration `env:"NATS_REQUEST_TIMEOUT" envDefault:"30s"` // for a Send or Ask whose context has no deadline
+	PublishWindow  int           `env:"NATS_PUBLISH_WINDOW" envDefault:"256"`  // acks a PublishBatch awaits at once
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -82,6 +83,7 @@ func (c Config) WithDefaults() Config {
 	num(&c.Replicas, 1)
 	num(&c.MaxAckPending, 1000)
 	num(&c.FetchBatch, 100)
+	num(&c.PublishWindow, 256)
 	if c.MaxBytes == 0 {
 		c.MaxBytes = -1
 	}
@@ -153,6 +155,9 @@ func (c Config) Validate() error {
 	if c.FetchBatch < 1 {
 		add("NATS_FETCH_BATCH: must be at least 1, got %d", c.FetchBatch)
 	}
+	if c.PublishWindow < 1 {
+		add("NATS_PUBLISH_WINDOW: must be at least 1, got %d", c.PublishWindow)
+	}
 	return errors.Join(errs...)
 }
 
@@ -202,6 +207,12 @@ func (c Config) options(name string) ([]nats.Option, error) {
 		nats.PingInterval(c.PingInterval),
 		nats.MaxPingsOutstanding(2),
 		nats.RetryOnFailedConnect(false),
+		// No reconnect buffer: a publish while reconnecting fails at once,
+		// rather than being kept and sent after the reconnect, when its
+		// caller has been told it failed and may have undone its work.
+		// Subscriptions are resent on reconnect without it; an ack or a pull
+		// request refused meanwhile is redelivered or reissued.
+		nats.ReconnectBufSize(-1),
 	}
 	switch {
 	case c.Creds != "":

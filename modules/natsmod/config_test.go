@@ -23,6 +23,7 @@ func TestLoadConfig_DefaultsAndErrorsNameTheVariable(t *testing.T) {
 		{"NATS_SUBJECT_PREFIX", "a.b", "NATS_SUBJECT_PREFIX"},
 		{"NATS_CREDS", "/no/such/file.creds", "NATS_CREDS"},
 		{"NATS_FETCH_BATCH", "lots", "NATS_FETCH_BATCH"},
+		{"NATS_PUBLISH_WINDOW", "-1", "NATS_PUBLISH_WINDOW"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.env, func(t *testing.T) {

@@ -18,6 +18,42 @@
 // Every publish carries Nats-Msg-Id (the message id), so a publish retried
 // after a lost ack is stored once within NATS_DUPLICATE_WINDOW.
 //
+// # Publishing
+//
+// Publish returns after the stream's ack (or when ctx ends; 5 s when it
+// has no deadline), and its error tells what happened to the message:
+//
+//   - nil: stored.
+//   - cqrs.ErrOutcomeUnknown: sent, and no ack came back: a timeout, ctx
+//     ending while waiting, the connection lost after the write, Close
+//     giving up on it. It may be stored. Do not compensate; publish the
+//     same envelope again (the same id) until it is acknowledged: within
+//     NATS_DUPLICATE_WINDOW the stream keeps one copy.
+//   - cqrs.ErrUnavailable: not connected, or no stream answers for the
+//     subject (no responders). Nothing was stored and nothing will be: the
+//     caller may compensate, or retry later.
+//   - any other error is as definite: cqrs.ErrClosed (the transport is
+//     stopped), cqrs.ErrPayloadTooLarge and a topic that is not durable
+//     (both cqrs.IsPermanent), ctx ending before the send, or a JetStream
+//     API error (the stream refused it: a limit, say).
+//
+// The connection has no reconnect buffer, so a publish while disconnected
+// or reconnecting fails at once with cqrs.ErrUnavailable rather than being
+// kept and sent after the reconnect, when its caller has been told it
+// failed. The same holds for whatever else is sent meanwhile: a Send or Ask
+// fails at once with cqrs.ErrUnavailable and is not run later; an ack
+// that is refused means a redelivery after NATS_ACK_WAIT (the inbox
+// absorbs it); a pull request is reissued once the connection is back.
+//
+// PublishBatch (cqrs.BatchPublisher, which the outbox relay uses) sends a
+// batch in order with asynchronous publishes, at most NATS_PUBLISH_WINDOW
+// (256) awaiting their acks at once per call, and gives each message the
+// outcome Publish would. It stops at the first message it cannot send for
+// the connection, ctx or Close: that one and the rest fail, definitely,
+// unsent, so a retry cannot put them behind later ones; a message refused
+// for itself (too large) is skipped. Close waits for the acks of publishes
+// in flight until its context ends, then drains.
+//
 // # Consuming
 //
 // Each group (CATGA_SERVICE) has one durable pull consumer per topic,
@@ -57,7 +93,8 @@
 //
 // The "nats" readiness check fails while the connection is not CONNECTED
 // or a consumer cannot fetch; with NATS_PING_INTERVAL 2s a dead link shows
-// within seconds, a closed one at once. Stop drains the connection. Auth is
+// within seconds, a closed one at once. Stop waits for publishes in flight,
+// then drains the connection. Auth is
 // one of a creds file, an nkey seed file, user and password, or a token;
 // TLS by CA, certificate and key files. Secrets are redacted from every
 // error and log line (URLs included) and from Config.String.

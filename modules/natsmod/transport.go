@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -25,17 +26,26 @@ type Transport struct {
 	name string
 	log  *zap.Logger
 
-	mu   sync.Mutex
-	nc   *nats.Conn
-	js   jetstream.JetStream
-	subs map[*subscription]struct{}
-	srvs map[*service]struct{}
+	// state is the connection's status as its callbacks last told it: a
+	// publish checks it without nats.Conn's lock, which a reconnect holds
+	// while it dials.
+	state atomic.Int32
+
+	mu       sync.Mutex
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	subs     map[*subscription]struct{}
+	srvs     map[*service]struct{}
+	inflight int           // publishes waiting for their acks
+	idle     chan struct{} // closed when inflight drops to 0, once Close waits for it
+	quit     chan struct{} // closed when Close stops waiting: a batch reports what is still unacked as unknown
 }
 
 var (
 	_ cqrs.Transport      = (*Transport)(nil)
 	_ cqrs.DeadLetters    = (*Transport)(nil)
 	_ cqrs.PayloadLimiter = (*Transport)(nil)
+	_ cqrs.BatchPublisher = (*Transport)(nil)
 )
 
 // New returns a transport for cfg, not connected yet. name is the
@@ -68,6 +78,7 @@ func (t *Transport) Start(ctx context.Context) error {
 	}
 	opts = append(opts,
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			t.state.Store(int32(nats.RECONNECTING))
 			if err == nil { // our own drain or close
 				t.log.Debug("disconnected from NATS")
 				return
@@ -75,8 +86,10 @@ func (t *Transport) Start(ctx context.Context) error {
 			t.log.Warn("disconnected from NATS", zap.String("error", errText(err, t.cfg)))
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
+			t.state.Store(int32(nats.CONNECTED))
 			t.log.Info("reconnected to NATS", zap.String("server", redactURL(nc.ConnectedUrl())))
 		}),
+		nats.ClosedHandler(func(*nats.Conn) { t.state.Store(int32(nats.CLOSED)) }),
 		nats.ErrorHandler(func(_ *nats.Conn, s *nats.Subscription, err error) {
 			subj := ""
 			if s != nil {
@@ -90,6 +103,7 @@ func (t *Transport) Start(ctx context.Context) error {
 		err error
 	}
 	done := make(chan result, 1)
+	t.state.Store(int32(nats.CONNECTED)) // before the dial: a disconnect right after it is told by its callback
 	go func() {
 		nc, err := nats.Connect(t.cfg.URL, opts...)
 		done <- result{nc, err}
@@ -108,7 +122,10 @@ func (t *Transport) Start(ctx context.Context) error {
 	if r.err != nil {
 		return fmt.Errorf("natsmod: connect to %s: %w", redactURLs(t.cfg.URL), scrub(r.err, t.cfg))
 	}
-	js, err := jetstream.New(r.nc)
+	js, err := jetstream.New(r.nc,
+		jetstream.WithPublishAsyncTimeout(ackTimeout),         // a lost ack frees its future
+		jetstream.WithPublishAsyncMaxPending(maxPendingAsync), // PublishBatch bounds each call by NATS_PUBLISH_WINDOW
+	)
 	if err != nil {
 		r.nc.Close()
 		return fmt.Errorf("natsmod: jetstream: %w", err)
@@ -118,11 +135,35 @@ func (t *Transport) Start(ctx context.Context) error {
 		return err
 	}
 	t.mu.Lock()
-	t.nc, t.js = r.nc, js
+	t.nc, t.js, t.quit = r.nc, js, make(chan struct{})
 	t.mu.Unlock()
 	t.log.Info("connected to NATS", zap.String("server", redactURL(r.nc.ConnectedUrl())),
 		zap.String("server_version", r.nc.ConnectedServerVersion()))
 	return nil
+}
+
+// enter returns the JetStream context for a publish and counts it in
+// flight until leave, so Close waits for its ack; it fails before Start and
+// after Close.
+func (t *Transport) enter() (jetstream.JetStream, <-chan struct{}, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.nc == nil {
+		return nil, nil, fmt.Errorf("natsmod: not connected: %w", cqrs.ErrClosed)
+	}
+	t.inflight++
+	return t.js, t.quit, nil
+}
+
+// leave ends what enter began.
+func (t *Transport) leave() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.inflight--
+	if t.inflight == 0 && t.idle != nil {
+		close(t.idle)
+		t.idle = nil
+	}
 }
 
 // conn returns the connection, or an error before Start and after Close.
@@ -135,12 +176,19 @@ func (t *Transport) conn() (*nats.Conn, jetstream.JetStream, error) {
 	return t.nc, t.js, nil
 }
 
-// Close closes what is still subscribed (draining it until ctx ends), then
-// drains the connection: pending publishes are flushed before it closes.
+// Close closes what is still subscribed (draining it until ctx ends), waits
+// for the acks of publishes in flight, then drains the connection. A batch
+// still waiting when ctx ends reports what is unacked as
+// cqrs.ErrOutcomeUnknown; a publish after Close fails with cqrs.ErrClosed.
 func (t *Transport) Close(ctx context.Context) error {
 	t.mu.Lock()
-	nc := t.nc
+	nc, quit := t.nc, t.quit
 	t.nc, t.js = nil, nil
+	var idle chan struct{}
+	if nc != nil && t.inflight > 0 {
+		idle = make(chan struct{})
+		t.idle = idle
+	}
 	var closers []cqrs.Subscriber
 	for s := range t.subs {
 		closers = append(closers, s)
@@ -156,8 +204,18 @@ func (t *Transport) Close(ctx context.Context) error {
 	if nc == nil {
 		return errors.Join(errs...)
 	}
+	if idle != nil {
+		select {
+		case <-idle:
+		case <-ctx.Done():
+		}
+	}
+	close(quit)
 	closed := make(chan struct{})
-	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	nc.SetClosedHandler(func(*nats.Conn) {
+		t.state.Store(int32(nats.CLOSED))
+		close(closed)
+	})
 	if err := nc.Drain(); err != nil {
 		nc.Close()
 		return errors.Join(append(errs, err)...)
@@ -223,29 +281,6 @@ func (t *Transport) subject(topic cqrs.Topic) string { return topic.Subject(t.cf
 // publish ack, so requests use subjects no stream captures.
 func (t *Transport) requestSubject(topic cqrs.Topic) string {
 	return t.cfg.Prefix + ".rpc." + topic.Kind.Plural() + "." + topic.Name
-}
-
-// Publish implements cqrs.Transport: a JetStream publish with Nats-Msg-Id,
-// so a retried publish is stored once; it returns after the stream's ack.
-func (t *Transport) Publish(ctx context.Context, topic cqrs.Topic, env *cqrs.Envelope) error {
-	_, js, err := t.conn()
-	if err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if topic.Kind != cqrs.KindEvent && topic.Kind != cqrs.KindCommand {
-		return fmt.Errorf("natsmod: publish of a %s: only events and commands are durable", topic.Kind)
-	}
-	msg := &nats.Msg{Subject: t.subject(topic), Header: headersOf(env), Data: env.Payload} // Nats-Msg-Id is in the headers
-	if _, err := js.PublishMsg(ctx, msg); err != nil {
-		if errors.Is(err, nats.ErrMaxPayload) {
-			return &cqrs.PayloadTooLargeError{Name: topic.Name, Size: len(env.Payload), Limit: t.MaxPayload()}
-		}
-		return fmt.Errorf("natsmod: publish %s: %w", msg.Subject, err)
-	}
-	return nil
 }
 
 // headersOf returns env's headers as NATS headers. What the receiver can
@@ -326,6 +361,8 @@ const headerDeadline = "Catga-Deadline"
 // Request implements cqrs.Transport over NATS request/reply: one instance
 // of the owning service's queue group answers; no responder fails at once
 // with cqrs.ErrNoHandler; ctx (or NATS_REQUEST_TIMEOUT) bounds the wait.
+// While the connection is down it fails at once with cqrs.ErrUnavailable:
+// nothing was sent, so no handler runs it later.
 func (t *Transport) Request(ctx context.Context, topic cqrs.Topic, env *cqrs.Envelope) (*cqrs.Reply, error) {
 	nc, _, err := t.conn()
 	if err != nil {
@@ -338,9 +375,14 @@ func (t *Transport) Request(ctx context.Context, topic cqrs.Topic, env *cqrs.Env
 	}
 	dl, _ := ctx.Deadline()
 	msg := &nats.Msg{Subject: t.requestSubject(topic), Header: requestHeaders(env), Data: env.Payload}
+	if st := t.status(); st != nats.CONNECTED {
+		return nil, notConnected("request", msg.Subject, st)
+	}
 	msg.Header[headerDeadline] = []string{strconv.FormatInt(dl.UnixNano(), 10)}
 	resp, err := nc.RequestMsgWithContext(ctx, msg)
 	switch {
+	case errors.Is(err, nats.ErrReconnectBufExceeded): // no reconnect buffer: refused, not sent
+		return nil, notConnected("request", msg.Subject, nats.RECONNECTING)
 	case errors.Is(err, nats.ErrNoResponders):
 		return nil, fmt.Errorf("%w for %s: no instance serves %s", cqrs.ErrNoHandler, topic, msg.Subject)
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):

@@ -1,0 +1,20 @@
+package natsmod
+
+import "github.com/nats-io/nats.go"
+
+// PendingAcks is how many asynchronous publishes of t nats.go still holds
+// a future for, awaiting an ack.
+func PendingAcks(t *Transport) int {
+	t.mu.Lock()
+	js := t.js
+	t.mu.Unlock()
+	if js == nil {
+		return 0
+	}
+	return js.PublishAsyncPending()
+}
+
+// PretendConnected makes t's status read CONNECTED, as when the
+// connection's disconnect callback has not run yet: what a publish then
+// meets is nats.go's own refusal.
+func PretendConnected(t *Transport) { t.state.Store(int32(nats.CONNECTED)) }
