@@ -34,7 +34,8 @@ func noteLogged(r *http.Request) {
 
 // AccessLog logs one line per request: method, path, status, bytes,
 // duration, request id, remote address; 5xx at error with the error, probes
-// at debug.
+// at debug. A probe's 503 (a pod starting or draining) is the probe doing
+// its job: info, not error; the /ready body says why.
 func AccessLog(log *zap.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -49,9 +50,13 @@ func AccessLog(log *zap.Logger) func(http.Handler) http.Handler {
 			}
 			level := zapcore.InfoLevel
 			switch {
+			case r.URL.Path == "/health" || r.URL.Path == "/ready":
+				if status < 300 {
+					level = zapcore.DebugLevel
+				}
 			case status >= 500:
 				level = zapcore.ErrorLevel
-			case r.URL.Path == "/health" || r.URL.Path == "/ready" || r.URL.Path == "/metrics":
+			case r.URL.Path == "/metrics":
 				level = zapcore.DebugLevel
 			}
 			if ce := log.Check(level, "http request"); ce != nil {

@@ -16,6 +16,7 @@ func TestConfigWithDefaults_FillsZeroFields(t *testing.T) {
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxBodyBytes:      1 << 20,
+		HandlerTimeout:    25 * time.Second,
 	}
 	if got := (httpmod.Config{}).WithDefaults(); got != want {
 		t.Errorf("Config{}.WithDefaults(): got %+v, want %+v", got, want)
@@ -33,6 +34,9 @@ func TestConfigWithDefaults_KeepsSetFields(t *testing.T) {
 		WriteTimeout:      3 * time.Second,
 		IdleTimeout:       4 * time.Second,
 		MaxBodyBytes:      512,
+		HandlerTimeout:    2 * time.Second,
+		TrustedProxies:    "10.0.0.0/8",
+		AdminAddr:         "127.0.0.1:9001",
 	}
 	if got := set.WithDefaults(); got != set {
 		t.Errorf("WithDefaults: got %+v, want %+v unchanged", got, set)
@@ -123,6 +127,7 @@ func setHTTPEnv(t *testing.T, vars map[string]string) {
 	all := map[string]string{
 		"HTTP_ADDR": ":8080", "HTTP_READ_HEADER_TIMEOUT": "5s", "HTTP_READ_TIMEOUT": "30s",
 		"HTTP_WRITE_TIMEOUT": "30s", "HTTP_IDLE_TIMEOUT": "120s", "HTTP_MAX_BODY_BYTES": "1048576",
+		"HTTP_HANDLER_TIMEOUT": "", "HTTP_TRUSTED_PROXIES": "", "HTTP_ADMIN_ADDR": "", "HTTP_ADMIN_TOKEN": "",
 	}
 	for k, v := range vars {
 		all[k] = v

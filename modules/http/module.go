@@ -9,13 +9,15 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
+	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/internal/envconf"
 	"github.com/catga-go/catga/internal/fxreg"
 	"github.com/catga-go/catga/modules/health"
 )
 
-// Module provides the *Server (listening from start to stop) and its Config
-// from the environment. Routes added with Routes are mounted by app, after
+// Module provides the *Server (listening from start to stop, and its admin
+// server with it when HTTP_ADMIN_ADDR is set) and its Config from the
+// environment. Routes added with Routes are mounted by app, after
 // the server's own hooks are registered, so the server stops last.
 var Module = fx.Module("httpmod", fx.Provide(LoadConfig, provide))
 
@@ -30,6 +32,8 @@ type Params struct {
 	Config    Config
 	Health    *health.Registry `optional:"true"`
 	Logger    *zap.Logger      `optional:"true"`
+	// From app: the instance (HOSTNAME) names the request ids.
+	Bus cqrs.Config `optional:"true"`
 
 	// From app: the Prometheus handler for /metrics and the providers of
 	// the request spans and HTTP metrics.
@@ -39,7 +43,7 @@ type Params struct {
 }
 
 func provide(p Params) (*Server, error) {
-	var opts []Option
+	opts := []Option{WithInstance(p.Bus.Instance)}
 	if p.Metrics != nil {
 		opts = append(opts, WithMetrics(p.Metrics))
 	}

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/modules/health"
 	httpmod "github.com/catga-go/catga/modules/http"
 )
@@ -176,12 +177,21 @@ func TestPanic_ErrAbortHandlerPassesThrough(t *testing.T) {
 // returns the access log entries.
 func logged(t *testing.T, route http.HandlerFunc, req *http.Request) []observer.LoggedEntry {
 	t.Helper()
+	return loggedIn(t, health.Serving, route, req)
+}
+
+// loggedIn is logged with the health registry in state.
+func loggedIn(t *testing.T, state health.State, route http.HandlerFunc, req *http.Request) []observer.LoggedEntry {
+	t.Helper()
 	core, logs := observer.New(zapcore.DebugLevel)
 	reg := health.NewRegistry(time.Second)
-	reg.SetState(health.Serving)
+	reg.SetState(state)
 	s, err := httpmod.New(httpmod.Config{}, reg, zap.New(core))
 	if err != nil {
 		t.Fatalf("New: %v", err)
+	}
+	if route == nil {
+		route = func(http.ResponseWriter, *http.Request) {}
 	}
 	s.Mount(httpmod.MountFunc(func(r chi.Router) { r.Get("/route", route) }))
 	do(t, s.Handler(), req)
@@ -231,6 +241,39 @@ func TestAccessLog_OneLinePerRequestAtItsLevel(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A pod that is starting or draining answers /ready 503 to every probe:
+// that is the probe working, not an error to page anyone about.
+func TestAccessLog_UnreadyProbeIsNotLoggedAsAnError(t *testing.T) {
+	for _, state := range []health.State{health.Starting, health.Draining} {
+		t.Run(state.String(), func(t *testing.T) {
+			entries := loggedIn(t, state, nil, httptest.NewRequest(http.MethodGet, "/ready", nil))
+			if len(entries) != 1 {
+				t.Fatalf("access log lines: got %d, want 1", len(entries))
+			}
+			e := entries[0]
+			if got := e.ContextMap()["status"]; got != int64(http.StatusServiceUnavailable) {
+				t.Fatalf("status field: got %v, want 503", got)
+			}
+			if e.Level > zapcore.InfoLevel {
+				t.Errorf("level of GET /ready 503: got %v, want info at most", e.Level)
+			}
+		})
+	}
+}
+
+// Only the probes are spared: a real route's 503 is still an error.
+func TestAccessLog_RouteUnavailableIsStillAnError(t *testing.T) {
+	entries := loggedIn(t, health.Starting, func(w http.ResponseWriter, r *http.Request) {
+		httpmod.WriteError(w, r, cqrs.ErrUnavailable)
+	}, httptest.NewRequest(http.MethodGet, "/route", nil))
+	if len(entries) != 1 {
+		t.Fatalf("access log lines: got %d, want 1", len(entries))
+	}
+	if e := entries[0]; e.Level != zapcore.ErrorLevel || e.ContextMap()["status"] != int64(http.StatusServiceUnavailable) {
+		t.Errorf("GET /route 503: got level %v status %v, want error 503", e.Level, e.ContextMap()["status"])
 	}
 }
 

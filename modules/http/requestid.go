@@ -1,0 +1,45 @@
+package httpmod
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"net/http"
+	"os"
+	"sync/atomic"
+
+	"github.com/go-chi/chi/v5/middleware"
+)
+
+// requestIDs gives each request without an X-Request-Id one of the form
+// "<instance>/<random>-000042": the instance says which replica served it
+// (in Kubernetes and under devhost HOSTNAME names the replica, where the OS
+// host name may not), the random part tells its restarts apart. The id is
+// stored where middleware.GetReqID finds it.
+type requestIDs struct {
+	prefix string
+	n      atomic.Uint64
+}
+
+func newRequestIDs(instance string) *requestIDs {
+	if instance == "" {
+		instance = os.Getenv("HOSTNAME")
+	}
+	if instance == "" {
+		instance, _ = os.Hostname()
+	}
+	if instance == "" {
+		instance = "localhost"
+	}
+	return &requestIDs{prefix: instance + "/" + rand.Text()[:10]}
+}
+
+func (ids *requestIDs) handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get(middleware.RequestIDHeader)
+		if id == "" {
+			id = fmt.Sprintf("%s-%06d", ids.prefix, ids.n.Add(1))
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), middleware.RequestIDKey, id)))
+	})
+}

@@ -1,0 +1,29 @@
+package httpmod
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5/middleware"
+)
+
+// handlerTimeout gives the request's context a deadline d, below the
+// server's WriteTimeout: what the handler sends on the bus inherits it, so
+// its 504 is written while the connection still takes it. A handler that
+// returns at the deadline without writing anything answers 504 too.
+func handlerTimeout(d time.Duration) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx, cancel := context.WithTimeout(r.Context(), d)
+			defer cancel()
+			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+			r = r.WithContext(ctx)
+			next.ServeHTTP(ww, r)
+			if ww.Status() == 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				WriteError(ww, r, ctx.Err())
+			}
+		})
+	}
+}
