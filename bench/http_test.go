@@ -80,7 +80,7 @@ func init() {
 				total += int64(it.Qty) * it.PriceCents
 			}
 			id := orders.OrderID(cqrs.NewID())
-			_ = store.Create(r.Context(), orders.Order{ID: id, CustomerID: c.CustomerID, Items: c.Items, TotalCents: total, Status: orders.StatusPending})
+			_ = store.Create(r.Context(), orders.Order{ID: id, CustomerID: c.CustomerID, Items: c.Items, TotalCents: total, Status: orders.StatusPending}, func(context.Context) error { return nil })
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusCreated)
 			_ = json.NewEncoder(w).Encode(map[string]orders.OrderID{"id": id})

@@ -1,7 +1,8 @@
 // Command ratios reads "go test -bench" output (several -count runs) on
 // stdin and writes a Markdown table: for each comparison, Catga's median
-// time per op over each contender's, allocations, and the target of
-// DESIGN section 10 it is held to.
+// time per op over each contender's (or the median of the metric the
+// comparison is judged by, such as a latency percentile), allocations, and
+// the target of DESIGN section 10 it is held to.
 package main
 
 import (
@@ -35,13 +36,23 @@ var targets = map[string]target{
 	"NATSEvents/watermill":         {1, -1, "ahead of watermill-nats"},
 	"RedisEvents/raw":              {1 / 0.9, -1, "at least 0.9x raw go-redis throughput"},
 	"RedisEvents/watermill":        {1, -1, "ahead of watermill-redisstream"},
+	"Outbox/watermill-sql":         {0.5, -1, "at least 2x Watermill's outbox throughput"},
 	"NATSRequest1/raw":             {1.2, -1, "within 1.2x of raw nats.Request"},
 	"NATSRequest16/raw":            {1.2, -1, "within 1.2x of raw nats.Request"},
 }
 
-var line = regexp.MustCompile(`^Benchmark(\w+)/([\w.-]+?)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op(?:.*?\s([\d.]+) B/op)?(?:.*?\s([\d.]+) allocs/op)?`)
+// metrics names the comparisons judged by a metric of their own rather
+// than ns/op: at a fixed rate, time per op is the rate's.
+var metrics = map[string]string{
+	"OutboxLatency": "p99-ms",
+}
 
-type result struct{ ns, bytes, allocs []float64 }
+// line is one result: the comparison, the contender (the GOMAXPROCS suffix
+// left off), the iterations, then value-unit pairs.
+var line = regexp.MustCompile(`^Benchmark(\w+)/([\w.-]+?)(?:-\d+)?\s+\d+\s+(\S.*)$`)
+
+// result is a contender's values of each unit, one per run.
+type result map[string][]float64
 
 func median(xs []float64) float64 {
 	if len(xs) == 0 {
@@ -63,7 +74,7 @@ func main() {
 }
 
 func run(in io.Reader, out io.Writer) error {
-	res := map[string]map[string]*result{}
+	res := map[string]map[string]result{}
 	var order []string
 	sc := bufio.NewScanner(in)
 	for sc.Scan() {
@@ -73,23 +84,19 @@ func run(in io.Reader, out io.Writer) error {
 		}
 		cmp, who := m[1], m[2]
 		if res[cmp] == nil {
-			res[cmp] = map[string]*result{}
+			res[cmp] = map[string]result{}
 			order = append(order, cmp)
 		}
 		r := res[cmp][who]
 		if r == nil {
-			r = &result{}
+			r = result{}
 			res[cmp][who] = r
 		}
-		ns, _ := strconv.ParseFloat(m[3], 64)
-		r.ns = append(r.ns, ns)
-		if m[4] != "" {
-			b, _ := strconv.ParseFloat(m[4], 64)
-			r.bytes = append(r.bytes, b)
-		}
-		if m[5] != "" {
-			a, _ := strconv.ParseFloat(m[5], 64)
-			r.allocs = append(r.allocs, a)
+		f := strings.Fields(m[3])
+		for i := 0; i+1 < len(f); i += 2 {
+			if v, err := strconv.ParseFloat(f[i], 64); err == nil {
+				r[f[i+1]] = append(r[f[i+1]], v)
+			}
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -109,17 +116,22 @@ func run(in io.Reader, out io.Writer) error {
 			}
 		}
 		sort.Strings(others)
+		unit := metrics[cmp]
+		if unit == "" {
+			unit = "ns/op"
+		}
 		for _, who := range others {
 			o := res[cmp][who]
-			ratio := median(c.ns) / median(o.ns)
+			cv, ov := median(c[unit]), median(o[unit])
+			ratio := cv / ov
 			t, ok := targets[cmp+"/"+who]
 			met := ""
 			if ok {
-				pass := (t.maxRatio == 0 || ratio <= t.maxRatio) && (t.maxAllocs < 0 || median(c.allocs) <= t.maxAllocs)
+				pass := (t.maxRatio == 0 || ratio <= t.maxRatio) && (t.maxAllocs < 0 || median(c["allocs/op"]) <= t.maxAllocs)
 				met = map[bool]string{true: "yes", false: "**no**"}[pass]
 			}
-			fmt.Fprintf(out, "| %s | %s | %s | %s | %.2f | %s / %s | %s | %s |\n", cmp, num(median(c.ns)), who, num(median(o.ns)), ratio,
-				count(median(c.allocs)), count(median(o.allocs)), t.text, met)
+			fmt.Fprintf(out, "| %s | %s | %s | %s | %.2f | %s / %s | %s | %s |\n", cmp, value(cv, unit), who, value(ov, unit), ratio,
+				count(median(c["allocs/op"])), count(median(o["allocs/op"])), t.text, met)
 		}
 	}
 	return nil
@@ -133,6 +145,14 @@ func num(f float64) string {
 		return strconv.FormatFloat(f, 'f', 1, 64)
 	}
 	return strconv.FormatFloat(f, 'f', 2, 64)
+}
+
+// value is a median for the table: bare in ns/op, with its unit otherwise.
+func value(f float64, unit string) string {
+	if unit == "ns/op" {
+		return num(f)
+	}
+	return num(f) + " " + unit
 }
 
 func count(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }

@@ -28,3 +28,27 @@ BenchmarkNATSEvents/raw-2        	 1000	     32000 ns/op	    5000 B/op	      77 
 		}
 	}
 }
+
+// A comparison judged by a metric of its own (a latency percentile at a
+// fixed rate) is compared on that metric's median, shown with its unit.
+func TestRun_MetricComparisonUsesItsMetric(t *testing.T) {
+	in := `BenchmarkOutboxLatency/catga-2           1200   999761 ns/op   0.36 p50-ms   4.0 p99-ms   17208 B/op   258 allocs/op
+BenchmarkOutboxLatency/catga-2           1200   999828 ns/op   0.37 p50-ms   3.0 p99-ms   17246 B/op   258 allocs/op
+BenchmarkOutboxLatency/watermill-sql-2   1100  1002634 ns/op   4.2 p50-ms   12.0 p99-ms   16705 B/op   234 allocs/op
+BenchmarkOutbox/catga-2                  8000   150000 ns/op   6667 ops/s   14000 B/op   216 allocs/op
+BenchmarkOutbox/watermill-sql-2          8000   300000 ns/op   3333 ops/s   15000 B/op   214 allocs/op
+`
+	var out strings.Builder
+	if err := run(strings.NewReader(in), &out); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	for _, want := range []string{
+		"| OutboxLatency | 3.50 p99-ms | watermill-sql | 12.0 p99-ms | 0.29 | 258 / 234 |  |  |",
+		"| Outbox | 150000 | watermill-sql | 300000 | 0.50 | 216 / 214 | at least 2x Watermill's outbox throughput | yes |",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("table lacks\n%s\ngot:\n%s", want, got)
+		}
+	}
+}
