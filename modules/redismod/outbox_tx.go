@@ -48,7 +48,8 @@ func Watch(keys ...string) TxOption {
 // when fn's writes do; the relay publishes them after commit (see Outbox).
 //
 // fn queues writes on pipe (their results are known only after Tx
-// returns) and reads through the client (Outbox.Client), not pipe: reads of
+// returns) and reads through Outbox.Reader(ctx), the transaction's own
+// connection, not pipe and not a pooled connection: reads of
 // keys given to Watch, or guarded by Key, happen after the WATCH, so a
 // change before EXEC makes fn run again. fn may run several times; it must
 // not call pipe.Exec or keep pipe.
@@ -149,7 +150,7 @@ func (o *Outbox) try(ctx context.Context, r *txRun) (txResult, error) {
 		}
 		pipe := tx.TxPipeline()
 		ob = &txOutbox{pipe: pipe, stream: o.k.stream(), direct: r.direct}
-		if err := r.fn(cqrs.WithOutbox(ctx, ob), pipe); err != nil {
+		if err := r.fn(context.WithValue(cqrs.WithOutbox(ctx, ob), readerKey{}, tx), pipe); err != nil {
 			fnErr = err
 			return err
 		}
@@ -312,4 +313,17 @@ func (b *txOutbox) Add(ctx context.Context, topic cqrs.Topic, env *cqrs.Envelope
 	}
 	b.n++
 	return nil
+}
+
+type readerKey struct{}
+
+// Reader returns what fn reads through inside a Tx: the transaction's own
+// connection, the one holding its WATCH, so a Tx never needs a second
+// connection from the pool (many Tx at once would otherwise hold every
+// pooled connection and wait for one more). Outside a Tx it is the client.
+func (o *Outbox) Reader(ctx context.Context) redis.Cmdable {
+	if tx, ok := ctx.Value(readerKey{}).(*redis.Tx); ok {
+		return tx
+	}
+	return o.rdb
 }

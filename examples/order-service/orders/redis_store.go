@@ -35,7 +35,7 @@ func (s *RedisStore) Create(ctx context.Context, o Order, then func(context.Cont
 	data, _ := json.Marshal(o)
 	key := s.key(o.ID)
 	return s.o.Tx(ctx, func(ctx context.Context, pipe redis.Pipeliner) error {
-		n, err := s.o.Client().Exists(ctx, key).Result()
+		n, err := s.o.Reader(ctx).Exists(ctx, key).Result()
 		if err != nil {
 			return cqrs.Errorf(cqrs.CodeUnavailable, "orders store: %w", err)
 		}
@@ -94,7 +94,7 @@ func (s *RedisStore) List(ctx context.Context, status Status) ([]Order, error) {
 func (s *RedisStore) Apply(ctx context.Context, id OrderID, e HistoryEntry, status Status) error {
 	key := s.key(id)
 	return s.o.Tx(ctx, func(ctx context.Context, pipe redis.Pipeliner) error {
-		data, err := s.o.Client().Get(ctx, key).Bytes()
+		data, err := s.o.Reader(ctx).Get(ctx, key).Bytes()
 		if errors.Is(err, redis.Nil) {
 			return notFound(id)
 		}
