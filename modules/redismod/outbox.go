@@ -210,7 +210,7 @@ func NewOutbox(rdb redis.UniversalClient, cfg Config, service string, oc OutboxC
 // the outbox.
 func (o *Outbox) Key(parts ...string) string { return o.k.state(parts) }
 
-// Client returns the client; fn reads through it (see Tx).
+// Client returns the client. Inside a Tx, read through Reader instead.
 func (o *Outbox) Client() redis.UniversalClient { return o.rdb }
 
 // OnCommit sets what runs after a transaction that wrote the outbox
