@@ -30,6 +30,10 @@ type Transport struct {
 	// publish checks it without nats.Conn's lock, which a reconnect holds
 	// while it dials.
 	state atomic.Int32
+	// maxPayload is the server's max_payload, read on connect and
+	// reconnect: the bus asks for it on every send, and nats.Conn's own
+	// accessor waits on the lock a reconnect holds while it dials.
+	maxPayload atomic.Int64
 
 	mu       sync.Mutex
 	nc       *nats.Conn
@@ -87,6 +91,7 @@ func (t *Transport) Start(ctx context.Context) error {
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			t.state.Store(int32(nats.CONNECTED))
+			t.maxPayload.Store(nc.MaxPayload())
 			t.log.Info("reconnected to NATS", zap.String("server", redactURL(nc.ConnectedUrl())))
 		}),
 		nats.ClosedHandler(func(*nats.Conn) { t.state.Store(int32(nats.CLOSED)) }),
@@ -136,6 +141,7 @@ func (t *Transport) Start(ctx context.Context) error {
 	}
 	t.mu.Lock()
 	t.nc, t.js, t.quit = r.nc, js, make(chan struct{})
+	t.maxPayload.Store(r.nc.MaxPayload())
 	t.mu.Unlock()
 	t.log.Info("connected to NATS", zap.String("server", redactURL(r.nc.ConnectedUrl())),
 		zap.String("server_version", r.nc.ConnectedServerVersion()))
@@ -233,12 +239,10 @@ func (t *Transport) Close(ctx context.Context) error {
 // MaxPayload implements cqrs.PayloadLimiter: the server's max_payload less
 // room for headers, once connected.
 func (t *Transport) MaxPayload() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.nc == nil {
-		return 0
+	if m := t.maxPayload.Load(); m > 0 {
+		return int(m) - headroom
 	}
-	return int(t.nc.MaxPayload()) - headroom
+	return 0
 }
 
 // Check is the readiness check: connected, and every consumer fetching.
