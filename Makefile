@@ -4,6 +4,7 @@ MODULES   := . examples/order-service deploy bench
 PKGS_RACE ?= ./...
 BENCHTIME ?= 1s
 COUNT     ?= 1
+TAG       ?= dev
 
 .PHONY: run test test-race lint build bench bench-quick bench-micro tidy deps image deploy-validate
 
@@ -35,11 +36,15 @@ build:
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) build ./...); done
 	cd examples/order-service && $(GO) build -o ../../bin/ ./cmd/...
 
-## image: OCI image tarballs of the example services into bin/images (no Docker daemon needed)
+## image: the example services' images, catga/<service>:$(TAG), into bin/images, with no
+## Docker daemon: <service>.docker-archive.tar (docker load -i, kind load image-archive) and
+## <service>.oci (an OCI image layout: skopeo, crane, podman). make image TAG=1.0.0 for the
+## prod overlay, which pins 1.0.0.
 image:
-	cd deploy && $(GO) run ./cmd/image -out ../bin/images -src ../examples/order-service
+	cd deploy && $(GO) run ./cmd/image -out ../bin/images -src ../examples/order-service -tag $(TAG)
 
-## deploy-validate: kustomize builds, strict decoding, probes, images, Dockerfile
+## deploy-validate: kustomize builds (deploy/ and a new service's), strict decoding, labels,
+## probes and ports, NATS configs run in nats-server, images, Dockerfile, docs
 deploy-validate:
 	cd deploy && $(GO) test -count=1 ./...
 

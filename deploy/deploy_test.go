@@ -1,14 +1,14 @@
-// Package deploy_test validates deploy/: every kustomization builds, every
-// manifest decodes strictly into its k8s.io/api type, the probes and ports
-// are the ones the services serve, the image tarballs carry the expected
-// user, entrypoint and port, and the Dockerfile builds binaries that exist.
+// Package deploy_test validates deploy/: every kustomization (and a new
+// service's, from scaffold) builds, every manifest decodes strictly into
+// its k8s.io/api type, every object carries the recommended labels, the
+// probes and ports are the ones the services serve, the NATS configs run
+// in a real nats-server and serve JetStream, the images carry the expected
+// user, entrypoint, ports and labels, the Dockerfile builds binaries that
+// exist, and the docs say what the manifests need.
 package deploy_test
 
 import (
-	"archive/tar"
-	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -16,11 +16,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
@@ -39,6 +39,30 @@ type objects struct {
 	pdbs         map[string]*policyv1.PodDisruptionBudget
 	configMaps   map[string]*corev1.ConfigMap
 	namespaces   int
+	all          []object // every object, in build order
+}
+
+// object is what every kind has: its labels, and a workload's pod
+// template labels, selector and images.
+type object struct {
+	kind, name string
+	labels     map[string]string
+	template   map[string]string // nil: not a workload
+	selector   map[string]string
+	images     []string
+}
+
+func (o object) String() string { return o.kind + " " + o.name }
+
+func workload(kind string, m metav1.ObjectMeta, sel *metav1.LabelSelector, pt corev1.PodTemplateSpec) object {
+	w := object{kind: kind, name: m.Name, labels: m.Labels, template: pt.Labels, selector: sel.MatchLabels}
+	if w.template == nil {
+		w.template = map[string]string{}
+	}
+	for _, c := range pt.Spec.Containers {
+		w.images = append(w.images, c.Image)
+	}
+	return w
 }
 
 // build runs kustomize on dir and decodes every resource strictly: an
@@ -68,10 +92,14 @@ func build(t *testing.T, dir string) objects {
 			v := &appsv1.Deployment{}
 			strict(v)
 			o.deployments[v.Name] = v
+			o.all = append(o.all, workload(v.Kind, v.ObjectMeta, v.Spec.Selector, v.Spec.Template))
+			continue
 		case "apps/v1/StatefulSet":
 			v := &appsv1.StatefulSet{}
 			strict(v)
 			o.statefulSets[v.Name] = v
+			o.all = append(o.all, workload(v.Kind, v.ObjectMeta, v.Spec.Selector, v.Spec.Template))
+			continue
 		case "/v1/Service":
 			v := &corev1.Service{}
 			strict(v)
@@ -94,6 +122,7 @@ func build(t *testing.T, dir string) objects {
 		default:
 			t.Fatalf("unexpected kind %v (%s)", gvk, r.GetName())
 		}
+		o.all = append(o.all, object{kind: r.GetKind(), name: r.GetName(), labels: r.GetLabels()})
 	}
 	return o
 }
@@ -119,11 +148,20 @@ func TestBase_ServicesAreDeployedAsTheyServe(t *testing.T) {
 		}
 		ps := d.Spec.Template.Spec
 		c := ps.Containers[0]
-		if len(c.Ports) != 1 || c.Ports[0].ContainerPort != 8080 || c.Ports[0].Name != "http" {
-			t.Errorf("%s: ports %+v, want http 8080", s, c.Ports)
+		if len(c.Ports) != 2 || c.Ports[0].ContainerPort != 8080 || c.Ports[0].Name != "http" ||
+			c.Ports[1].ContainerPort != 9090 || c.Ports[1].Name != "metrics" {
+			t.Errorf("%s: ports %+v, want http 8080 and metrics 9090", s, c.Ports)
 		}
 		if e, _ := env(c, "HTTP_ADDR"); e.Value != ":8080" {
 			t.Errorf("%s: HTTP_ADDR %q, want :8080 (the port the probes use)", s, e.Value)
+		}
+		// HTTP_ADMIN_ADDR set, /metrics and the admin routes are served
+		// there only: the scrape must go there, the probes stay on http.
+		if e, _ := env(c, "HTTP_ADMIN_ADDR"); e.Value != ":9090" {
+			t.Errorf("%s: HTTP_ADMIN_ADDR %q, want :9090", s, e.Value)
+		}
+		if a := d.Spec.Template.Annotations; a["prometheus.io/scrape"] != "true" || a["prometheus.io/port"] != "9090" || a["prometheus.io/path"] != "/metrics" {
+			t.Errorf("%s: pod annotations %v, want Prometheus to scrape /metrics on 9090", s, a)
 		}
 		if e, _ := env(c, "CATGA_SERVICE"); e.Value != s {
 			t.Errorf("%s: CATGA_SERVICE %q", s, e.Value)
@@ -169,7 +207,7 @@ func TestBase_ServicesAreDeployedAsTheyServe(t *testing.T) {
 			t.Errorf("%s: image %q", s, c.Image)
 		}
 		svc := o.services[s]
-		if svc == nil || svc.Spec.Ports[0].TargetPort.String() != "http" || svc.Spec.Selector["app"] != s {
+		if svc == nil || len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].TargetPort.String() != "http" || svc.Spec.Selector["app"] != s {
 			t.Errorf("%s: Service %+v", s, svc)
 		}
 		h := o.hpas[s]
@@ -189,7 +227,7 @@ func TestBase_NATSIsAClusteredJetStreamOfThree(t *testing.T) {
 	if n == nil || *n.Spec.Replicas != 3 || len(n.Spec.VolumeClaimTemplates) != 1 {
 		t.Fatalf("nats StatefulSet %+v, want 3 replicas with a volume claim", n)
 	}
-	conf := o.configMaps["nats-config"].Data["nats.conf"]
+	conf := natsConf(t, o)
 	for _, want := range []string{"jetstream", "store_dir: /data", "cluster", "nats-0.nats-cluster:6222", "nats-2.nats-cluster:6222"} {
 		if !strings.Contains(conf, want) {
 			t.Errorf("nats.conf lacks %q", want)
@@ -250,80 +288,45 @@ func TestDockerfile_BuildsBinariesThatExist(t *testing.T) {
 	}
 }
 
-// The image tarball: the user, entrypoint, port and labels expected, the
-// binary at the entrypoint, and docker load's manifest.json with its tag.
-func TestImage_TarballConfig(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "svc")
-	if err := os.WriteFile(bin, []byte("#!not-really-a-binary"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	img, err := image.Build(image.Spec{Service: "order-service", Binary: bin, Version: "test"})
+// The Dockerfile's build context (the repository root) leaves out the
+// images make image writes into bin/, and .git, and keeps what the build
+// copies: the root module and the example.
+func TestDockerfile_ContextLeavesOutTheImages(t *testing.T) {
+	b, err := os.ReadFile("Dockerfile.dockerignore")
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "order-service.tar")
-	if err := image.Write(path, "catga/order-service:test", img); err != nil {
-		t.Fatal(err)
-	}
-	back, err := tarball.ImageFromPath(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, err := back.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := cf.Config
-	if c.User != "65532:65532" || len(c.Entrypoint) != 1 || c.Entrypoint[0] != "/order-service" || cf.OS != "linux" {
-		t.Errorf("config user %q entrypoint %v os %s", c.User, c.Entrypoint, cf.OS)
-	}
-	if _, ok := c.ExposedPorts["8080/tcp"]; !ok {
-		t.Errorf("exposed ports %v, want 8080/tcp", c.ExposedPorts)
-	}
-	if c.Labels["org.opencontainers.image.title"] != "order-service" || c.Labels["org.opencontainers.image.version"] != "test" {
-		t.Errorf("labels %v", c.Labels)
-	}
-	layers, _ := back.Layers()
-	rc, _ := layers[0].Uncompressed()
-	defer rc.Close()
-	found := map[string]int64{}
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
+	var patterns []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			patterns = append(patterns, l)
 		}
-		if err != nil {
-			t.Fatal(err)
+	}
+	// As docker matches: a pattern from the root, **/ any directories
+	// above; a match of a directory leaves out what is under it.
+	ignored := func(rel string) bool {
+		for p := rel; p != "."; p = filepath.Dir(p) {
+			for _, pat := range patterns {
+				if base, ok := strings.CutPrefix(pat, "**/"); ok {
+					if m, _ := filepath.Match(base, filepath.Base(p)); m {
+						return true
+					}
+				} else if m, _ := filepath.Match(pat, p); m {
+					return true
+				}
+			}
 		}
-		found[h.Name] = h.Mode
+		return false
 	}
-	if found["order-service"]&0o111 == 0 || found["etc/passwd"] == 0 {
-		t.Errorf("layer holds %v, want an executable /order-service and /etc/passwd", found)
-	}
-	manifest := readTarFile(t, path, "manifest.json")
-	var m []struct{ RepoTags []string }
-	if err := json.Unmarshal(manifest, &m); err != nil || len(m) != 1 || len(m[0].RepoTags) != 1 || m[0].RepoTags[0] != "catga/order-service:test" {
-		t.Errorf("manifest.json %s: want docker load's format with the tag", manifest)
-	}
-}
-
-func readTarFile(t *testing.T, path, name string) []byte {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	tr := tar.NewReader(f)
-	for {
-		h, err := tr.Next()
-		if err != nil {
-			t.Fatalf("%s has no %s", path, name)
+	for _, p := range []string{"bin/images/order-service.docker-archive.tar", ".git/HEAD", "examples/order-service/.catga/dev/nats"} {
+		if !ignored(p) {
+			t.Errorf("the build context sends %s", p)
 		}
-		if h.Name == name {
-			b, _ := io.ReadAll(tr)
-			return b
+	}
+	for _, p := range []string{"go.mod", "go.sum", "catga.go", "cqrs/bus.go", "examples/order-service/go.mod",
+		"examples/order-service/cmd/order-service/main.go", "modules/natsmod/transport.go"} {
+		if ignored(p) {
+			t.Errorf("the build context leaves out %s, which the build needs", p)
 		}
 	}
 }

@@ -1,8 +1,16 @@
 // Package scaffold renders a new Catga service from the templates embedded
 // in it: go.mod, cmd/<name>/main.go composing catga.Module, the chosen
-// transport's module and the service's own, one command, query and event
-// with handlers and tests, a Makefile, a Dockerfile, Kubernetes manifests
-// and a README. The catga CLI's "new" runs it.
+// transport's modules and the service's own, one command, query and event
+// with handlers and tests, a catga.dev.yaml, a Makefile, a Dockerfile and
+// .dockerignore, Kubernetes manifests (with the NATS and Redis the service
+// needs) and a README. The catga CLI's "new" runs it.
+//
+// With a broker (nats, redis) the service runs as replicas, so its state
+// is in Redis, shared by them: the store writes through redismod's
+// Outbox.Tx, so an item and the event of its creation commit together,
+// and the generated test runs two replicas and reads on the other what one
+// created. With memory, it runs as one replica, its state in process.
+// A template whose output is empty is a file the transport does not have.
 package scaffold
 
 import (
@@ -38,12 +46,32 @@ type Options struct {
 
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,39}$`)
 
-// transports are the choices of Options.Transport.
-var transports = map[string]struct{ imp, module, env, name string }{
-	"memory": {},
-	"nats":   {"github.com/catga-go/catga/modules/natsmod", "natsmod.Module", "NATS_URL", "NATS JetStream"},
-	"redis":  {"github.com/catga-go/catga/modules/redismod", "redismod.Module", "REDIS_URL", "Redis Streams"},
+// transport is what a choice of Options.Transport puts in the service.
+type transport struct {
+	Imports []string // of main.go, besides catga and app
+	Modules string   // main.go composes catga.Module, these, and the service's
+	Env     []string // the variables that reach the servers
+	Name    string   // what the messages go over, for the docs
+	NATS    bool     // uses NATS (messages)
+	Redis   bool     // uses Redis (state, and messages for "redis")
 }
+
+// transports are the choices of Options.Transport. Where messages go over
+// a broker, the service runs as replicas, and its state is in Redis
+// (redismod.Outbox): every replica reads it, and an item and the event of
+// its creation commit in one MULTI/EXEC. Redis rather than PostgreSQL:
+// the redis transport has it already, catga dev runs it as one
+// redis-server, and the Kubernetes manifests as one small StatefulSet.
+var transports = map[string]transport{
+	"memory": {},
+	"nats": {Imports: []string{"github.com/catga-go/catga/modules/natsmod", "github.com/catga-go/catga/modules/redismod"},
+		Modules: "natsmod.Module, redismod.StoreModule", Env: []string{"NATS_URL", "REDIS_URL"}, Name: "NATS JetStream", NATS: true, Redis: true},
+	"redis": {Imports: []string{"github.com/catga-go/catga/modules/redismod"},
+		Modules: "redismod.Module", Env: []string{"REDIS_URL"}, Name: "Redis Streams", Redis: true},
+}
+
+// Version is the version, and the image tag, of a new service.
+const Version = "0.1.0"
 
 // WithDefaults returns o with defaults filled in.
 func (o Options) WithDefaults() Options {
@@ -90,8 +118,13 @@ func (o Options) Validate() error {
 // data is what the templates see.
 type data struct {
 	Options
-	Package                                                       string
-	TransportImport, TransportModule, TransportEnv, TransportName string
+	Package string
+	T       transport
+	Version string
+	// Replicated: the service runs as replicas (2 in catga dev, 3 in the
+	// Deployment), its state shared in Redis; else one, its state in
+	// process memory.
+	Replicated bool
 }
 
 // Generate writes the service and returns the files it wrote, relative to
@@ -105,8 +138,7 @@ func Generate(o Options) ([]string, error) {
 		return nil, err
 	}
 	tr := transports[o.Transport]
-	d := data{Options: o, Package: strings.ReplaceAll(o.Name, "-", ""),
-		TransportImport: tr.imp, TransportModule: tr.module, TransportEnv: tr.env, TransportName: tr.name}
+	d := data{Options: o, Package: strings.ReplaceAll(o.Name, "-", ""), T: tr, Version: Version, Replicated: tr.Redis}
 	if d.CatgaPath != "" {
 		abs, err := filepath.Abs(d.CatgaPath)
 		if err != nil {
@@ -123,8 +155,8 @@ func Generate(o Options) ([]string, error) {
 		rel = strings.ReplaceAll(rel, "__name__", o.Name)
 		rel = strings.ReplaceAll(rel, "__pkg__", d.Package)
 		rel = strings.TrimSuffix(rel, ".tmpl")
-		if rel == "gitignore" {
-			rel = ".gitignore"
+		if rel == "gitignore" || rel == "dockerignore" {
+			rel = "." + rel
 		}
 		src, err := templates.ReadFile(p)
 		if err != nil {
@@ -137,6 +169,9 @@ func Generate(o Options) ([]string, error) {
 		var buf bytes.Buffer
 		if err := t.Execute(&buf, d); err != nil {
 			return fmt.Errorf("scaffold: render %s: %w", p, err)
+		}
+		if len(bytes.TrimSpace(buf.Bytes())) == 0 {
+			return nil // a file this transport does not have
 		}
 		out := filepath.Join(o.Dir, filepath.FromSlash(rel))
 		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
