@@ -19,9 +19,24 @@
 // mounts the routes, and last adds the hook that flips readiness. It starts
 // nothing itself.
 //
+// # Run or fx.New
+//
+// fx.New(catga.Module, orders.Module).Run() and app.Run(catga.Module,
+// orders.Module) behave alike: both start within CATGA_START_TIMEOUT and
+// stop within CATGA_STOP_TIMEOUT (Module gives fx both, read from the
+// environment as the program starts), both report what ends the process
+// in one line on stderr ("catga: start: NATS_URL: ..."; see FxLogger), and
+// both end a clean stop with the info line "stopped" and exit 0 on SIGINT
+// or SIGTERM. What Run adds: it reads the configuration at call time, so a
+// main that sets variables before calling it is honoured, reports a bad
+// variable before anything is built ("catga: config: ..."), and returns the
+// error instead of exiting, so main decides the exit code.
+//
 // # Libraries
 //
 // go.uber.org/zap for logs, go.uber.org/zap/exp/zapslog to give the same
 // core to log/slog (the cqrs package logs through slog, so it needs no zap
-// import), and github.com/caarlos0/env for the environment.
+// import), github.com/caarlos0/env for the environment, and go.uber.org/dig's
+// RootCause (dig is fx's container) to name a failed constructor's own
+// error rather than fx's chain of the constructors that needed it.
 package app

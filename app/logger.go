@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 
-	"go.uber.org/fx/fxevent"
 	"go.uber.org/zap"
 	"go.uber.org/zap/exp/zapslog"
 	"go.uber.org/zap/zapcore"
@@ -42,11 +41,4 @@ func NewLogger(c Config) (*zap.Logger, error) {
 // NewSlog returns a *slog.Logger writing through log's core.
 func NewSlog(log *zap.Logger) *slog.Logger {
 	return slog.New(zapslog.NewHandler(log.Core()))
-}
-
-// FxLogger logs fx's own events through log, at debug (errors at error).
-func FxLogger(log *zap.Logger) fxevent.Logger {
-	l := &fxevent.ZapLogger{Logger: log.Named("fx")}
-	l.UseLogLevel(zapcore.DebugLevel)
-	return l
 }

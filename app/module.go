@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 // Module at the top of fx.New (catga.Module does), not inside a module.
 var Module = fx.Options(
 	fx.WithLogger(FxLogger),
+	processTimeouts(),
 	fx.Module("app",
 		fx.Provide(LoadConfig, LoadBusConfig, provideLogger, NewSlog, provideTelemetry,
 			func(t *Telemetry) trace.TracerProvider { return t.Tracer },
@@ -41,10 +43,24 @@ func provideLogger(lc fx.Lifecycle, c Config) (*zap.Logger, error) {
 	if err != nil {
 		return nil, err
 	}
-	lc.Append(fx.Hook{OnStop: func(context.Context) error {
-		_ = log.Sync() // fails on a terminal's stderr; nothing to do about it
-		return nil
-	}})
+	// slog.Default, which libraries log through, writes through log's core
+	// while the app runs (and so does the standard log package, which
+	// slog.SetDefault redirects).
+	var prev *slog.Logger
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			prev = slog.Default()
+			slog.SetDefault(NewSlog(log))
+			return nil
+		},
+		OnStop: func(context.Context) error {
+			if prev != nil {
+				slog.SetDefault(prev)
+			}
+			_ = log.Sync() // fails on a terminal's stderr; nothing to do about it
+			return nil
+		},
+	})
 	return log, nil
 }
 

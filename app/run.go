@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"go.uber.org/fx"
 )
@@ -22,14 +23,13 @@ import (
 func Run(opts ...fx.Option) error {
 	cfg, err := LoadConfig()
 	if err != nil {
-		err = fmt.Errorf("app: config: %w", err)
-		fmt.Fprintln(stderr, err)
+		err = fmt.Errorf("config: %w", err)
+		fmt.Fprintln(stderr, "catga: "+strings.ReplaceAll(err.Error(), "\n", "; "))
 		return err
 	}
 	a := fx.New(append(opts, fx.StartTimeout(cfg.StartTimeout), fx.StopTimeout(cfg.StopTimeout))...)
-	if err := a.Err(); err != nil {
-		return err // fx has logged it
-	}
+	// Start returns the error of a.New too; Module's fx logger reports
+	// either in one line.
 	startCtx, cancel := context.WithTimeout(context.Background(), cfg.StartTimeout)
 	defer cancel()
 	if err := a.Start(startCtx); err != nil {

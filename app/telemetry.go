@@ -49,10 +49,17 @@ func NewTelemetry(ctx context.Context, c Config) (*Telemetry, error) {
 	if name == "" {
 		name = c.Service
 	}
-	res, err := resource.Merge(resource.Default(), resource.NewWithAttributes(semconv.SchemaURL,
+	// Ours are schemaless: merged into the SDK's default resource, whose
+	// schema is the SDK's semconv version, they take it, where attributes
+	// with a schema of their own would conflict and fail the merge.
+	// OTEL_RESOURCE_ATTRIBUTES still wins, as the SDK documents.
+	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(
 		semconv.ServiceName(name), semconv.ServiceInstanceID(c.Instance)))
+	if err == nil {
+		res, err = resource.Merge(res, resource.Environment())
+	}
 	if err != nil {
-		res = resource.Default()
+		return nil, fmt.Errorf("telemetry resource: %w", err)
 	}
 	t := &Telemetry{}
 	if exp := os.Getenv("OTEL_TRACES_EXPORTER"); exp != "" && exp != "none" {

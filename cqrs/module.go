@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -61,14 +62,14 @@ type InstalledTransport struct {
 // parameters come from the container). Install one besides the memory
 // fallback; two is a startup error naming both.
 func ProvideTransport(name string, ctor any) fx.Option {
-	return fxreg.Group("catga.transports", ctor, func(t Transport) InstalledTransport {
+	return fxreg.Group(fmt.Sprintf("cqrs.ProvideTransport(%q)", name), "catga.transports", ctor, func(t Transport) InstalledTransport {
 		return InstalledTransport{Name: name, Transport: t}
 	})
 }
 
 // ProvideFallbackTransport installs the transport used when no other is.
 func ProvideFallbackTransport(name string, ctor any) fx.Option {
-	return fxreg.Group("catga.transports", ctor, func(t Transport) InstalledTransport {
+	return fxreg.Group(fmt.Sprintf("cqrs.ProvideFallbackTransport(%q)", name), "catga.transports", ctor, func(t Transport) InstalledTransport {
 		return InstalledTransport{Name: name, Transport: t, Fallback: true}
 	})
 }
@@ -83,7 +84,7 @@ func Command[C, R any](handler any, opts ...HandlerOption) fx.Option {
 	if fn, ok := handler.(func(context.Context, C) (R, error)); ok {
 		handler = CommandHandlerFunc[C, R](fn)
 	}
-	return fxreg.Group("catga.handlers", handler, func(h CommandHandler[C, R]) Registration {
+	return fxreg.Group(helperName("Command", reflect.TypeFor[C](), reflect.TypeFor[R]()), "catga.handlers", handler, func(h CommandHandler[C, R]) Registration {
 		return HandleCommand(h, opts...)
 	})
 }
@@ -93,7 +94,7 @@ func Query[Q, R any](handler any, opts ...HandlerOption) fx.Option {
 	if fn, ok := handler.(func(context.Context, Q) (R, error)); ok {
 		handler = QueryHandlerFunc[Q, R](fn)
 	}
-	return fxreg.Group("catga.handlers", handler, func(h QueryHandler[Q, R]) Registration {
+	return fxreg.Group(helperName("Query", reflect.TypeFor[Q](), reflect.TypeFor[R]()), "catga.handlers", handler, func(h QueryHandler[Q, R]) Registration {
 		return HandleQuery(h, opts...)
 	})
 }
@@ -104,7 +105,7 @@ func Event[E any](handler any, opts ...HandlerOption) fx.Option {
 	if fn, ok := handler.(func(context.Context, E) error); ok {
 		handler = EventHandlerFunc[E](fn)
 	}
-	return fxreg.Group("catga.handlers", handler, func(h EventHandler[E]) Registration {
+	return fxreg.Group(helperName("Event", reflect.TypeFor[E]()), "catga.handlers", handler, func(h EventHandler[E]) Registration {
 		return HandleEvent(h, opts...)
 	})
 }
@@ -192,4 +193,14 @@ func chooseTransport(ts []InstalledTransport) (Transport, error) {
 		names[i] = t.Name
 	}
 	return nil, fmt.Errorf("cqrs: %d transports installed (%s); install one", len(chosen), strings.Join(names, ", "))
+}
+
+// helperName is how a registration helper's call reads in an error:
+// "cqrs.Command[orders.Greet, int]".
+func helperName(helper string, types ...reflect.Type) string {
+	names := make([]string, len(types))
+	for i, t := range types {
+		names[i] = fxreg.TypeName(t)
+	}
+	return "cqrs." + helper + "[" + strings.Join(names, ", ") + "]"
 }

@@ -20,9 +20,13 @@ import (
 // Dispatch; "publish <Name>" (producer) around sending an event or durable
 // command; "send <Name>" (client) around a remote request; "process
 // <Name>" (consumer) around a delivery, and (server) around answering a
-// request. Each carries the messaging attributes: messaging.system,
-// messaging.destination.name, messaging.operation.type, messaging.message.id,
-// messaging.consumer.group.name, messaging.message.conversation_id. The
+// request. Each carries the messaging attributes of OpenTelemetry's
+// current semantic conventions: messaging.system,
+// messaging.destination.name, messaging.operation.name (the span name's
+// first word), messaging.operation.type (send for the producer and client
+// spans, process for the others), messaging.message.id and
+// messaging.message.conversation_id, and on the consumer's and server's
+// spans messaging.consumer.group.name. The
 // context crosses processes in the envelope's traceparent and tracestate
 // (W3C trace context), whatever the transport.
 //
@@ -139,6 +143,7 @@ func newTelemetry(b *Bus, tp trace.TracerProvider, mp metric.MeterProvider) (*te
 type routeTelemetry struct {
 	spanHandle, spanProcess, spanPublish, spanSend string
 	attrs                                          []attribute.KeyValue
+	group                                          attribute.KeyValue // on the spans of a consumer only
 	ok, failed                                     []metric.AddOption
 	record                                         []metric.RecordOption
 	plain                                          []metric.AddOption
@@ -159,9 +164,9 @@ func (t *telemetry) forRoute(service string, topic Topic) *routeTelemetry {
 		attrs: []attribute.KeyValue{
 			attribute.String("messaging.system", t.system),
 			attribute.String("messaging.destination.name", topic.Name),
-			attribute.String("messaging.consumer.group.name", service),
 			attribute.String("catga.message.kind", topic.Kind.String()),
 		},
+		group:  attribute.String("messaging.consumer.group.name", service),
 		ok:     []metric.AddOption{metric.WithAttributeSet(withOutcome("ok"))},
 		failed: []metric.AddOption{metric.WithAttributeSet(withOutcome("error"))},
 		record: []metric.RecordOption{metric.WithAttributeSet(set)},
@@ -169,10 +174,15 @@ func (t *telemetry) forRoute(service string, topic Topic) *routeTelemetry {
 	}
 }
 
-// spanAttrs returns a span's attributes for env and operation.
-func (rt *routeTelemetry) spanAttrs(env *Envelope, op string) trace.SpanStartOption {
-	attrs := append(append(make([]attribute.KeyValue, 0, len(rt.attrs)+3), rt.attrs...),
-		attribute.String("messaging.operation.type", op))
+// spanAttrs returns a span's attributes for env and operation: op is
+// messaging.operation.name, typ its messaging.operation.type (semconv's
+// send, process); the consumer group is named on the spans that consume.
+func (rt *routeTelemetry) spanAttrs(env *Envelope, op, typ string) trace.SpanStartOption {
+	attrs := append(append(make([]attribute.KeyValue, 0, len(rt.attrs)+5), rt.attrs...),
+		attribute.String("messaging.operation.name", op), attribute.String("messaging.operation.type", typ))
+	if typ == "process" {
+		attrs = append(attrs, rt.group)
+	}
 	if env != nil {
 		attrs = append(attrs, attribute.String("messaging.message.id", env.ID), attribute.String("messaging.message.conversation_id", env.CorrelationID))
 	}
@@ -205,9 +215,9 @@ func (b *Bus) telemetryBehavior(next Handler) Handler {
 				if m.served() {
 					kind = trace.SpanKindServer
 				}
-				ctx, span = t.tracer.Start(parent, rt.spanProcess, trace.WithSpanKind(kind), rt.spanAttrs(env, "process"))
+				ctx, span = t.tracer.Start(parent, rt.spanProcess, trace.WithSpanKind(kind), rt.spanAttrs(env, "process", "process"))
 			} else {
-				ctx, span = t.tracer.Start(ctx, rt.spanHandle, trace.WithSpanKind(trace.SpanKindInternal), rt.spanAttrs(nil, "process"))
+				ctx, span = t.tracer.Start(ctx, rt.spanHandle, trace.WithSpanKind(trace.SpanKindInternal), rt.spanAttrs(nil, "handle", "process"))
 			}
 		}
 		var start time.Time
@@ -244,7 +254,7 @@ func (b *Bus) startSend(ctx context.Context, t Topic, request bool) (context.Con
 	if request {
 		name, kind, op = rt.spanSend, trace.SpanKindClient, "send"
 	}
-	return b.tel.tracer.Start(ctx, name, trace.WithSpanKind(kind), rt.spanAttrs(nil, op))
+	return b.tel.tracer.Start(ctx, name, trace.WithSpanKind(kind), rt.spanAttrs(nil, op, "send"))
 }
 
 func (b *Bus) count(c metric.Int64Counter, t Topic) {

@@ -93,6 +93,18 @@ func TestTracing_SpansLinkAcrossTheTransport(t *testing.T) {
 	if attrs["messaging.message.id"] == "" {
 		t.Error("process span has no messaging.message.id")
 	}
+	// The producer's span uses semconv's current operation type, send, and
+	// names no consumer group: it has none.
+	pub := map[string]string{}
+	for _, a := range publish.Attributes {
+		pub[string(a.Key)] = a.Value.Emit()
+	}
+	if pub["messaging.operation.type"] != "send" || pub["messaging.operation.name"] != "publish" {
+		t.Errorf("publish span operation type %q name %q, want send and publish", pub["messaging.operation.type"], pub["messaging.operation.name"])
+	}
+	if g, ok := pub["messaging.consumer.group.name"]; ok {
+		t.Errorf("publish span names consumer group %q, want none", g)
+	}
 }
 
 func names(spans tracetest.SpanStubs) []string {

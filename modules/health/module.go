@@ -1,6 +1,8 @@
 package health
 
 import (
+	"fmt"
+
 	"go.uber.org/fx"
 
 	"github.com/catga-go/catga/internal/fxreg"
@@ -21,5 +23,5 @@ type ChecksParams struct {
 // Check adds a readiness check named name: a Checker, or a constructor of
 // one whose parameters fx provides.
 func Check(name string, checker any) fx.Option {
-	return fxreg.Group("catga.health", checker, func(c Checker) Named { return Named{Name: name, Checker: c} })
+	return fxreg.Group(fmt.Sprintf("health.Check(%q)", name), "catga.health", checker, func(c Checker) Named { return Named{Name: name, Checker: c} })
 }

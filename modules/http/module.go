@@ -71,5 +71,5 @@ func Routes(routes any) fx.Option {
 	if fn, ok := routes.(func(chi.Router)); ok {
 		routes = MountFunc(fn)
 	}
-	return fxreg.Group("catga.routes", routes, func(m Mounter) Mounter { return m })
+	return fxreg.Group("httpmod.Routes", "catga.routes", routes, func(m Mounter) Mounter { return m })
 }
