@@ -54,7 +54,7 @@ func TestModule_StartsServesAndStops(t *testing.T) {
 	app.RequireStop()
 }
 
-// The order of DESIGN section 6: /ready turns 503 while the bus drains, the
+// The shutdown order of app's package doc: /ready turns 503 while the bus drains, the
 // handler in flight finishes (its context alive), and HTTP answers to the end.
 func TestModule_ShutdownDrainsInOrder(t *testing.T) {
 	t.Setenv("HTTP_ADDR", "127.0.0.1:0")

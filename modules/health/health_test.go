@@ -345,7 +345,7 @@ func TestReady_ZeroRegistryGivesChecksTheDefaultTimeout(t *testing.T) {
 }
 
 // Two checks under one name must not let a passing one hide a failing
-// one: DESIGN section 6 says a 503 names the failing checks.
+// one: a 503 names the failing checks (the package doc).
 func TestReady_DuplicateNameKeepsTheFailure(t *testing.T) {
 	reg := health.NewRegistry(time.Second)
 	reg.Add("db", fail("primary down"))

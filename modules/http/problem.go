@@ -38,7 +38,10 @@ type RequestError struct {
 func (e *RequestError) Error() string { return e.Err.Error() }
 func (e *RequestError) Unwrap() error { return e.Err }
 
-// StatusOf returns the HTTP status for err, by DESIGN section 8.
+// StatusOf returns the HTTP status for err: a RequestError's own (400 or
+// 413), 413 for cqrs.ErrPayloadTooLarge, else that of its cqrs code:
+// invalid 422, not_found 404, conflict 409, unauthorized 401, unavailable
+// 503, timeout 504, and 500 for any other code or none.
 func StatusOf(err error) int {
 	var re *RequestError
 	if errors.As(err, &re) {

@@ -2,7 +2,7 @@
 // stdin and writes a Markdown table: for each comparison, Catga's median
 // time per op over each contender's (or the median of the metric the
 // comparison is judged by, such as a latency percentile), allocations, and
-// the target of DESIGN section 10 it is held to.
+// the target in BENCHMARKS.md it is held to.
 package main
 
 import (
