@@ -2,6 +2,7 @@ package natsmod_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,8 +24,14 @@ func startErr(t *testing.T, cfg natsmod.Config) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	began := time.Now()
 	err = tr.Start(ctx)
 	_ = tr.Close(ctx)
+	// A refused credential or TLS is not retried: it fails at once, where
+	// an unreachable server is waited for until ctx ends.
+	if took := time.Since(began); err != nil && (errors.Is(err, context.DeadlineExceeded) || took > 3*time.Second) {
+		t.Fatalf("Start failed after %v (%v): want a refusal at once, not retried", took.Round(time.Millisecond), err)
+	}
 	return err
 }
 

@@ -19,7 +19,7 @@ import (
 // The benchmarks compare natsmod with the raw nats.go client doing the
 // same work on the same embedded server in the same run, and report
 // catga/raw as the metric "x-raw" (time per message; below 1.11 meets the
-// 0.9x-throughput target of DESIGN section 10).
+// 0.9x-throughput target in BENCHMARKS.md).
 
 const benchPublishers = 16
 

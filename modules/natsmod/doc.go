@@ -18,6 +18,27 @@
 // Every publish carries Nats-Msg-Id (the message id), so a publish retried
 // after a lost ack is stored once within NATS_DUPLICATE_WINDOW.
 //
+// # Starting before the broker
+//
+// Start does not need NATS to be up. A server that cannot be reached yet
+// (a refused or timed-out dial, a name that does not resolve yet, a
+// JetStream that does not answer or answers 503, no peers yet to place a
+// replica on) is tried again, from 250 ms doubling to 2 s apart with
+// ±20 % jitter (github.com/cenkalti/backoff/v5), each attempt logged at
+// warn with its number, the wait and the error; one attempt's JetStream
+// requests are bounded by 5 s. The bus's consumers are created the same
+// way (Subscribe waits until its ctx ends). Under app (and
+// catga.Module) the HTTP server starts first, so while Start waits
+// /health answers 200 and /ready 503, and the service is ready once NATS
+// is, without a restart. The wait ends with the start context: app gives
+// it CATGA_START_TIMEOUT (15 s by default); then Start fails with the last
+// attempt's error, naming the servers, with the number of attempts, and
+// errors.Is(err, context.DeadlineExceeded). Start without a deadline waits
+// for as long as it takes. A server that refuses the credentials
+// (authorization violation, expired or revoked) or the TLS handshake, a
+// stream that exists with other settings, or a JetStream API error that
+// is an answer (a bad config, a limit) fails Start at once.
+//
 // # Publishing
 //
 // Publish returns after the stream's ack (or when ctx ends; 5 s when it
@@ -41,7 +62,9 @@
 // or reconnecting fails at once with cqrs.ErrUnavailable rather than being
 // kept and sent after the reconnect, when its caller has been told it
 // failed. The same holds for whatever else is sent meanwhile: a Send or Ask
-// fails at once with cqrs.ErrUnavailable and is not run later; an ack
+// fails at once with cqrs.ErrUnavailable (cqrs.CodeOf gives
+// CodeUnavailable, HTTP 503, as for Publish and Dispatch) and is not run
+// later; an ack
 // that is refused means a redelivery after NATS_ACK_WAIT (the inbox
 // absorbs it); a pull request is reissued once the connection is back.
 //
@@ -68,12 +91,16 @@
 // subscription stops pulling, gives back at once what was pulled but not
 // started (Nak), and waits for the handlers in flight; a handler that is
 // only waiting on another instance's idempotency claim is given back too
-// (cqrs.WithDrain). Each pull request expires after 5 s (nats.go's default
-// is 30 s), so its idle heartbeat is 2.5 s and a pull the server lost is
-// noticed and reissued within seconds rather than leaving a live instance
-// idle for half a minute; an idle consumer costs one pull request per 5 s.
+// (cqrs.WithDrain). Each pull is one request (a Fetch) of up to the batch,
+// issued when the previous one has ended: nats.go's Messages iterator can
+// miss issuing its next request (see pull in subscribe.go), which stalled a
+// consumer of concurrency 1 for seconds at a time. A pull request expires
+// after 5 s (nats.go's default is 30 s), with a 2 s idle heartbeat, so a
+// pull the server lost is noticed and reissued within seconds rather than
+// leaving a live instance idle for half a minute; an idle consumer costs
+// one pull request per 5 s.
 //
-// The consumers have no MaxDeliver of their own, where DESIGN puts one on
+// The consumers have no MaxDeliver of their own, though JetStream offers one on
 // the consumer: the bus counts attempts (from the broker's delivery count)
 // and dead-letters after CATGA_MAX_DELIVER, which a consumer limit would
 // hide (JetStream stops delivering silently at its MaxDeliver). Likewise the
@@ -92,11 +119,11 @@
 // # Operations
 //
 // The "nats" readiness check fails while the connection is not CONNECTED
-// or a consumer cannot fetch; with NATS_PING_INTERVAL 2s a dead link shows
-// within seconds, a closed one at once. Stop waits for publishes in flight,
-// then drains the connection. Auth is
-// one of a creds file, an nkey seed file, user and password, or a token;
-// TLS by CA, certificate and key files. Secrets are redacted from every
+// (before Start has connected too) or a consumer cannot fetch; with
+// NATS_PING_INTERVAL 2s a dead link shows within seconds, a closed one at
+// once. Stop waits for publishes in flight, then drains the connection.
+// Auth is one of a creds file, an nkey seed file, user and password, or a
+// token; TLS by CA, certificate and key files. Secrets are redacted from every
 // error and log line (URLs included) and from Config.String.
 //
 // Works with nats-server 2.9 and later: only features of 2.9 are used

@@ -18,3 +18,10 @@ func PendingAcks(t *Transport) int {
 // connection's disconnect callback has not run yet: what a publish then
 // meets is nats.go's own refusal.
 func PretendConnected(t *Transport) { t.state.Store(int32(nats.CONNECTED)) }
+
+// Conn is t's connection, or nil before Start.
+func Conn(t *Transport) *nats.Conn {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.nc
+}

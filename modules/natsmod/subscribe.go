@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
@@ -34,8 +35,10 @@ type subscription struct {
 	err      error
 	byTop    map[cqrs.Topic]cqrs.DeliveryHandler
 
+	stopCtx    context.Context // ends with stop: cancels the pulls
+	cancelStop context.CancelFunc
+
 	mu       sync.Mutex
-	iters    map[*fetcher]jetstream.MessagesContext
 	inflight map[*delivery]time.Time
 	failing  map[*fetcher]error
 }
@@ -87,13 +90,15 @@ func (t *Transport) Subscribe(ctx context.Context, s cqrs.Subscription) (cqrs.Su
 	}
 	sub := &subscription{
 		t: t, group: s.Group, h: inflight.New(), stop: make(chan struct{}), keepStop: make(chan struct{}), work: make(chan job),
-		byTop: map[cqrs.Topic]cqrs.DeliveryHandler{}, iters: map[*fetcher]jetstream.MessagesContext{},
+		byTop:    map[cqrs.Topic]cqrs.DeliveryHandler{},
 		inflight: map[*delivery]time.Time{}, failing: map[*fetcher]error{},
 	}
+	sub.stopCtx, sub.cancelStop = context.WithCancel(context.Background())
 	var fetchers []*fetcher
 	for _, th := range s.Topics {
 		if th.Topic.Kind != cqrs.KindEvent && th.Topic.Kind != cqrs.KindCommand {
 			sub.h.Cancel()
+			sub.cancelStop()
 			return nil, fmt.Errorf("natsmod: subscribe to %s: only events and commands are durable", th.Topic)
 		}
 		sub.byTop[th.Topic] = th.Handler
@@ -114,10 +119,22 @@ func (t *Transport) Subscribe(ctx context.Context, s cqrs.Subscription) (cqrs.Su
 		cfg:    t.consumerConfig(s.Group+"_replay", t.replaySubject(s.Group, "", "")+">", jetstream.DeliverAllPolicy, s.Group, "replays"),
 		handle: sub.handleReplay,
 	})
-	// Create every consumer now, so a bad one fails Subscribe, not later.
+	// Create every consumer now, so a bad one fails Subscribe, not later;
+	// one the server cannot create yet (disconnected, JetStream not ready)
+	// is asked for again until ctx ends.
 	for _, f := range fetchers {
-		if _, err := sub.consumer(ctx, js, f); err != nil {
+		err := t.retryStart(ctx, "consumer not created", func(ctx context.Context) error {
+			actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+			defer cancel()
+			_, err := sub.consumer(actx, js, f)
+			if err != nil && !jetStreamNotReady(err) {
+				return backoff.Permanent(err)
+			}
+			return err
+		}, zap.String("consumer", f.cfg.Durable))
+		if err != nil {
 			sub.h.Cancel()
+			sub.cancelStop()
 			return nil, err
 		}
 	}
@@ -166,92 +183,87 @@ func (s *subscription) consumer(ctx context.Context, js jetstream.JetStream, f *
 	return nil, fmt.Errorf("natsmod: consumer %s on %s (subject %s): %w", f.cfg.Durable, f.stream, f.cfg.FilterSubject, err)
 }
 
-// fetch pulls f's messages and starts a handler for each while there is
-// room, until the subscription stops. It recreates a consumer that fails
-// (a deleted consumer, a server restart with memory storage).
+// fetch pulls f's messages and hands each to a worker, until the
+// subscription stops. It recreates a consumer that fails (a deleted
+// consumer, a server restart with memory storage).
 func (s *subscription) fetch(js jetstream.JetStream, f *fetcher, conc int) {
 	defer s.wg.Done()
 	batch := min(s.t.cfg.FetchBatch, conc)
-	for attempt := 0; ; attempt++ {
+	var c jetstream.Consumer
+	for attempt := 0; !s.stopped(); {
+		var err error
+		if c == nil {
+			ctx, cancel := context.WithTimeout(s.stopCtx, 10*time.Second)
+			c, err = s.consumer(ctx, js, f)
+			cancel()
+		}
+		if err == nil {
+			err = s.pull(c, f, batch)
+		}
 		if s.stopped() {
 			return
 		}
-		it, err := s.iterator(js, f, batch)
 		if err != nil {
 			s.setFailing(f, err)
-			if !s.sleep(backoff(attempt)) {
+			c = nil
+			if !s.sleep(refetchWait(attempt)) {
 				return
 			}
+			attempt++
 			continue
 		}
 		s.setFailing(f, nil)
 		attempt = 0
-		if done := s.drainLoop(it, f); done {
-			return
-		}
 	}
 }
 
-// pullExpiry bounds each pull request, and so (at half of it) the idle
-// heartbeat: a pull lost on the server side (a consumer updated under it, a
-// busy server) is noticed and reissued within seconds, not nats.go's 30 s
-// default, during which a live instance would receive nothing.
-const pullExpiry = 5 * time.Second
+// pullExpiry bounds each pull request, and pullHeartbeat is its idle
+// heartbeat: a pull lost on the server side (a consumer updated under it,
+// a busy server, a reconnect) is noticed within 2 heartbeats and reissued,
+// not after nats.go's 30 s default, during which a live instance would
+// receive nothing.
+const (
+	pullExpiry    = 5 * time.Second
+	pullHeartbeat = 2 * time.Second // under half of the expiry the server is given (90 % of pullExpiry)
+)
 
-// iterator opens f's message iterator, registered so Close can drain it.
-func (s *subscription) iterator(js jetstream.JetStream, f *fetcher, batch int) (jetstream.MessagesContext, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+// pull is one pull request, a Fetch of up to batch messages that ends when
+// they have come, when the server expires it (after pullExpiry), when its
+// heartbeats stop, or when the subscription closes; each message is handed
+// to a worker as it comes.
+//
+// Each pull is a request of its own, not nats.go's Messages iterator: the
+// iterator issues its next request only when Next runs while no request
+// is being sent, and the request whose messages have all come counts as
+// being sent until its goroutine, after the publish, says otherwise. A
+// Next that runs in that window (often with a batch of 1 or 2, where the
+// refill is only asked for after the last message) issues nothing, and
+// the iterator waits for a heartbeat that no request will send: the
+// consumer stalls until the missing heartbeats end the iterator.
+func (s *subscription) pull(c jetstream.Consumer, f *fetcher, batch int) error {
+	ctx, cancel := context.WithTimeout(s.stopCtx, pullExpiry)
 	defer cancel()
-	c, err := s.consumer(ctx, js, f)
+	b, err := c.Fetch(batch, jetstream.FetchContext(ctx), jetstream.FetchHeartbeat(pullHeartbeat))
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("natsmod: consumer %s: pull: %w", f.cfg.Durable, err)
 	}
-	it, err := c.Messages(jetstream.PullMaxMessages(batch), jetstream.PullExpiry(pullExpiry))
-	if err != nil {
-		return nil, fmt.Errorf("natsmod: consume %s: %w", f.cfg.Durable, err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	select {
-	case <-s.stop:
-		it.Stop()
-		return nil, cqrs.ErrClosed
-	default:
-	}
-	s.iters[f] = it
-	return it, nil
-}
-
-// drainLoop hands it's messages to handlers. It returns true when the
-// subscription stopped, false when the iterator failed and must be remade.
-func (s *subscription) drainLoop(it jetstream.MessagesContext, f *fetcher) bool {
-	defer func() {
-		s.mu.Lock()
-		delete(s.iters, f)
-		s.mu.Unlock()
-		it.Stop() // a drained iterator can keep its pull goroutine; Stop ends it
-	}()
-	for {
-		msg, err := it.Next()
-		if err != nil {
-			if s.stopped() {
-				return true
-			}
-			s.setFailing(f, fmt.Errorf("natsmod: consumer %s: %w", f.cfg.Durable, err))
-			it.Stop()
-			return !s.sleep(backoff(0))
-		}
-		if s.stopped() { // both were ready: stopping wins
-			_ = msg.Nak()
+	for msg := range b.Messages() {
+		if s.stopped() {
+			_ = msg.Nak() // taken but not started: give it back now rather than after the ack wait
 			continue
 		}
 		select {
 		case s.work <- job{msg: msg, f: f}:
 		case <-s.stop:
-			// Taken but not started: give it back now rather than after the ack wait.
 			_ = msg.Nak()
 		}
 	}
+	// A pull that expired ends without an error; one still open when its
+	// context ends (a slow worker kept it past pullExpiry) is done too.
+	if err := b.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("natsmod: consumer %s: %w", f.cfg.Durable, err)
+	}
+	return nil
 }
 
 func (s *subscription) stopped() bool {
@@ -392,14 +404,10 @@ func (s *subscription) inflightSnapshot(olderThan time.Duration) []*delivery {
 // then cancels their contexts.
 func (s *subscription) Close(ctx context.Context) error {
 	s.once.Do(func() {
-		s.mu.Lock()
 		close(s.stop)
-		for _, it := range s.iters {
-			it.Drain()
-		}
-		s.mu.Unlock()
-		s.h.Drain() // after stop: a message given back is not taken again here
-		s.wg.Wait() // the fetchers give back what they took and end
+		s.cancelStop() // ends the pulls; what they had taken is given back
+		s.h.Drain()    // after stop: a message given back is not taken again here
+		s.wg.Wait()    // the fetchers give back what they took and end
 		close(s.work)
 		s.err = s.h.Wait(ctx, s.workers.Wait)
 		close(s.keepStop)

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
@@ -73,8 +74,12 @@ func New(cfg Config, name string, log *zap.Logger) (*Transport, error) {
 func (t *Transport) Config() Config { return t.cfg }
 
 // Start connects and creates or updates the streams. A server that cannot
-// be reached or refuses the credentials fails here, with an error that
-// names the servers and never a secret.
+// be reached yet (a refused or timed-out dial, a name that does not
+// resolve, JetStream not answering) is tried again with backoff, each
+// attempt logged at warn, until ctx ends: then Start fails with the last
+// attempt's error and the number of attempts. A server that refuses the
+// credentials or the TLS handshake fails Start at once. Errors name the
+// servers and never a secret.
 func (t *Transport) Start(ctx context.Context) error {
 	opts, err := t.cfg.options(t.name)
 	if err != nil {
@@ -103,6 +108,30 @@ func (t *Transport) Start(ctx context.Context) error {
 			t.log.Warn("NATS async error", zap.String("subject", subj), zap.String("error", errText(err, t.cfg)))
 		}),
 	)
+	var (
+		nc *nats.Conn
+		js jetstream.JetStream
+	)
+	err = t.retryStart(ctx, "NATS not reachable", func(ctx context.Context) error {
+		c, j, err := t.open(ctx, opts)
+		nc, js = c, j
+		return err
+	}, zap.String("server", redactURLs(t.cfg.URL)))
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	t.nc, t.js, t.quit = nc, js, make(chan struct{})
+	t.maxPayload.Store(nc.MaxPayload())
+	t.mu.Unlock()
+	t.log.Info("connected to NATS", zap.String("server", redactURL(nc.ConnectedUrl())),
+		zap.String("server_version", nc.ConnectedServerVersion()))
+	return nil
+}
+
+// open is one attempt of Start: it connects and ensures the streams. An
+// error that waiting does not change is marked backoff.Permanent.
+func (t *Transport) open(ctx context.Context, opts []nats.Option) (*nats.Conn, jetstream.JetStream, error) {
 	type result struct {
 		nc  *nats.Conn
 		err error
@@ -119,33 +148,48 @@ func (t *Transport) Start(ctx context.Context) error {
 	case <-ctx.Done():
 		go func() { // the dial ends within NATS_CONNECT_TIMEOUT; close what it makes
 			if r := <-done; r.nc != nil {
-				r.nc.Close()
+				discard(r.nc)
 			}
 		}()
-		return fmt.Errorf("natsmod: connect to %s: %w", redactURLs(t.cfg.URL), ctx.Err())
+		return nil, nil, fmt.Errorf("natsmod: connect to %s: %w", redactURLs(t.cfg.URL), ctx.Err())
 	}
 	if r.err != nil {
-		return fmt.Errorf("natsmod: connect to %s: %w", redactURLs(t.cfg.URL), scrub(r.err, t.cfg))
+		err := fmt.Errorf("natsmod: connect to %s: %w", redactURLs(t.cfg.URL), scrub(r.err, t.cfg))
+		if refusedConnect(r.err) {
+			return nil, nil, backoff.Permanent(err)
+		}
+		return nil, nil, err
 	}
 	js, err := jetstream.New(r.nc,
 		jetstream.WithPublishAsyncTimeout(ackTimeout),         // a lost ack frees its future
 		jetstream.WithPublishAsyncMaxPending(maxPendingAsync), // PublishBatch bounds each call by NATS_PUBLISH_WINDOW
 	)
 	if err != nil {
-		r.nc.Close()
-		return fmt.Errorf("natsmod: jetstream: %w", err)
+		discard(r.nc)
+		return nil, nil, backoff.Permanent(fmt.Errorf("natsmod: jetstream: %w", err))
 	}
-	if err := ensureStreams(ctx, js, t.cfg); err != nil {
-		r.nc.Close()
-		return err
+	actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	defer cancel()
+	if err := ensureStreams(actx, js, t.cfg); err != nil {
+		server := redactURL(r.nc.ConnectedUrl()) // before the close, which clears it
+		discard(r.nc)
+		if !jetStreamNotReady(err) {
+			return nil, nil, backoff.Permanent(err)
+		}
+		return nil, nil, fmt.Errorf("natsmod: connected to %s, JetStream not ready: %w", server, err)
 	}
-	t.mu.Lock()
-	t.nc, t.js, t.quit = r.nc, js, make(chan struct{})
-	t.maxPayload.Store(r.nc.MaxPayload())
-	t.mu.Unlock()
-	t.log.Info("connected to NATS", zap.String("server", redactURL(r.nc.ConnectedUrl())),
-		zap.String("server_version", r.nc.ConnectedServerVersion()))
-	return nil
+	return r.nc, js, nil
+}
+
+// discard closes the connection of a failed start attempt without its
+// callbacks: they run later, on nats.go's callback goroutine, and would
+// mark the transport disconnected or closed after the next attempt has
+// connected, so that publishes were refused.
+func discard(nc *nats.Conn) {
+	nc.SetDisconnectErrHandler(nil)
+	nc.SetReconnectHandler(nil)
+	nc.SetClosedHandler(nil)
+	nc.Close()
 }
 
 // enter returns the JetStream context for a publish and counts it in
@@ -414,8 +458,8 @@ func errText(err error, c Config) string {
 	return scrub(err, c).Error()
 }
 
-// backoff is the wait before retrying a failed consumer, by attempt.
-func backoff(attempt int) time.Duration {
+// refetchWait is the wait before retrying a failed consumer, by attempt.
+func refetchWait(attempt int) time.Duration {
 	d := 100 * time.Millisecond << min(attempt, 6)
 	return min(d, 5*time.Second)
 }

@@ -2,6 +2,7 @@ package redismod_test
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"strings"
 	"testing"
@@ -66,10 +67,17 @@ func TestACL_LimitedUserWorksWrongPasswordFails(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = tr.Start(context.Background())
-		_ = tr.Close(context.Background())
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		began := time.Now()
+		err = tr.Start(ctx)
+		took := time.Since(began)
+		_ = tr.Close(ctx)
+		cancel()
 		if err == nil {
 			t.Fatalf("%s: a wrong password connected", name)
+		}
+		if errors.Is(err, context.DeadlineExceeded) || took > 3*time.Second {
+			t.Fatalf("%s: Start failed after %v (%v): want the refusal at once, not retried", name, took.Round(time.Millisecond), err)
 		}
 		if strings.Contains(err.Error(), "wrong-pass-value") {
 			t.Fatalf("%s: error %q contains the password", name, err)

@@ -18,7 +18,7 @@ import (
 // (XADD from 16 publishers; one consumer reading XREADGROUP COUNT 100 and
 // acknowledging with XACK) on the same redis-server in the same run. The
 // metric x-raw is catga's time per message over raw's (below 1.11 meets
-// the 0.9x-throughput target of DESIGN section 10).
+// the 0.9x-throughput target in BENCHMARKS.md).
 func BenchmarkEvents(b *testing.B) {
 	srv := redistest.Start(b)
 	var rawPerOp time.Duration

@@ -6,6 +6,28 @@
 // StoreModule is the same without the transport (client, inbox, readiness),
 // for a service on NATS that keeps its state in Redis.
 //
+// # Starting before the server
+//
+// Start does not need Redis to be up. Module's client (StoreModule's too)
+// and Transport.Start PING until Redis answers: a refused or timed-out
+// dial, a name that does not resolve yet, or a server that says it is not
+// ready (LOADING, BUSY, MASTERDOWN, CLUSTERDOWN, TRYAGAIN, its client
+// limit) is tried again, from 250 ms doubling to 2 s apart with ±20 %
+// jitter (github.com/cenkalti/backoff/v5), each attempt logged at warn
+// with its number, the wait and the error. The bus's consumer groups are
+// created the same way (Subscribe and Serve wait until their ctx ends).
+// One attempt includes go-redis's own retries of the dial (about 1.7 s for
+// a refused one).
+// Under app (and catga.Module) the HTTP server starts first, so while
+// start waits /health answers 200 and /ready 503, and the service is ready
+// once Redis is, without a restart. The wait ends with the start context:
+// app gives it CATGA_START_TIMEOUT (15 s by default); then start fails
+// with the last attempt's error, naming the server (never the password),
+// with the number of attempts, and errors.Is(err,
+// context.DeadlineExceeded). A server that refuses the credentials
+// (WRONGPASS, NOAUTH, NOPERM) or the TLS handshake, or answers with
+// another error, fails start at once.
+//
 // # Streams
 //
 // One stream per message name: <prefix>:{events:<Name>} and
@@ -70,6 +92,10 @@
 // Send and Ask: see rpc.go. A request stream per command or query read by
 // the owning group; replies on a list per process; a heartbeat set so that
 // a request with no live responder fails at once with cqrs.ErrNoHandler.
+// A request that could not be sent (Redis refused or timed out the
+// connection, or said it is not ready) fails with cqrs.ErrUnavailable
+// (HTTP 503), as Publish and Dispatch do; one written whose reply from
+// Redis was lost with cqrs.ErrOutcomeUnknown (504): a handler may run it.
 //
 // # Inbox
 //

@@ -42,13 +42,28 @@ var StoreModule = fx.Module("redismod",
 // LoadConfig reads Config from the environment.
 func LoadConfig() (Config, error) { return envconf.Load[Config]() }
 
-func provideClient(lc fx.Lifecycle, c Config) (redis.UniversalClient, error) {
-	rdb, err := NewClient(c)
+// clientParams are the client's dependencies in fx.
+type clientParams struct {
+	fx.In
+
+	Lifecycle fx.Lifecycle
+	Config    Config
+	Logger    *zap.Logger `optional:"true"`
+}
+
+// provideClient makes the client and checks it on start, waiting for a
+// server that is not up yet until the start deadline (see Transport.Start).
+func provideClient(p clientParams) (redis.UniversalClient, error) {
+	rdb, err := NewClient(p.Config)
 	if err != nil {
 		return nil, err
 	}
-	lc.Append(fx.Hook{
-		OnStart: func(ctx context.Context) error { return ping(ctx, rdb, c) },
+	log := p.Logger
+	if log != nil {
+		log = log.Named("redismod")
+	}
+	p.Lifecycle.Append(fx.Hook{
+		OnStart: func(ctx context.Context) error { return waitForServer(ctx, rdb, p.Config, log) },
 		OnStop:  func(context.Context) error { return rdb.Close() },
 	})
 	return rdb, nil

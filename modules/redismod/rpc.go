@@ -75,7 +75,7 @@ func (t *Transport) Serve(ctx context.Context, sp cqrs.Service) (cqrs.Subscriber
 	var beats []string
 	for _, ep := range sp.Endpoints {
 		key := t.k.requests(ep.Topic)
-		if err := t.ensureGroup(ctx, key, sp.Group, "$"); err != nil {
+		if err := t.startGroup(ctx, key, sp.Group, "$"); err != nil {
 			return nil, err
 		}
 		h := ep.Handler
@@ -197,7 +197,7 @@ func (t *Transport) Request(ctx context.Context, topic cqrs.Topic, env *cqrs.Env
 	case err != nil && ctx.Err() != nil:
 		return nil, fmt.Errorf("redismod: %s: %w", topic, ctx.Err())
 	case err != nil:
-		return nil, fmt.Errorf("redismod: request %s: %w", topic, scrub(err, t.cfg))
+		return nil, t.requestFailed(topic, err)
 	}
 	select {
 	case rep := <-ch:
@@ -205,6 +205,22 @@ func (t *Transport) Request(ctx context.Context, topic cqrs.Topic, env *cqrs.Env
 	case <-ctx.Done():
 		return nil, fmt.Errorf("redismod: %s: %w", topic, ctx.Err())
 	}
+}
+
+// requestFailed is the error of a request whose script failed, by what
+// its error shows (see classify): not sent (no connection: refused, timed
+// out, closed) is cqrs.ErrUnavailable, 503, as is Redis answering it is
+// not ready (LOADING, ...); written with no reply back is
+// cqrs.ErrOutcomeUnknown, 504: a handler may run it; another error reply
+// is Redis refusing the script, as it is.
+func (t *Transport) requestFailed(topic cqrs.Topic, err error) error {
+	switch o := classify(err, false); {
+	case o == notSent, o == refused && notYet(err):
+		return fmt.Errorf("redismod: request %s: not sent: %w: %w", topic, cqrs.ErrUnavailable, scrub(err, t.cfg))
+	case o == unknown:
+		return fmt.Errorf("redismod: request %s: %w: %w", topic, cqrs.ErrOutcomeUnknown, scrub(err, t.cfg))
+	}
+	return fmt.Errorf("redismod: request %s: %w", topic, scrub(err, t.cfg))
 }
 
 // await registers a waiter for the reply to id and starts the reply reader.

@@ -167,7 +167,7 @@ func (t *Transport) Subscribe(ctx context.Context, sp cqrs.Subscription) (cqrs.S
 			start = "0"
 		}
 		key := t.k.stream(th.Topic)
-		if err := t.ensureGroup(ctx, key, sp.Group, start); err != nil {
+		if err := t.startGroup(ctx, key, sp.Group, start); err != nil {
 			return nil, err
 		}
 		h := th.Handler
@@ -175,7 +175,7 @@ func (t *Transport) Subscribe(ctx context.Context, sp cqrs.Subscription) (cqrs.S
 		s.sources = append(s.sources, &source{stream: key, reclaim: true, handle: func(ctx context.Context, e entry) { s.deliver(ctx, e, h) }})
 	}
 	replay := t.k.replay(sp.Group)
-	if err := t.ensureGroup(ctx, replay, sp.Group, "0"); err != nil {
+	if err := t.startGroup(ctx, replay, sp.Group, "0"); err != nil {
 		return nil, err
 	}
 	s.sources = append(s.sources, &source{stream: replay, reclaim: true, handle: func(ctx context.Context, e entry) {
@@ -234,7 +234,7 @@ func (s *subscription) read(src *source) {
 			}
 			s.setFailing(src, err)
 			fails++
-			if !s.sleep(backoff(fails)) {
+			if !s.sleep(rereadWait(fails)) {
 				return
 			}
 			continue
@@ -361,7 +361,8 @@ func (s *subscription) sleep(d time.Duration) bool {
 	}
 }
 
-func backoff(n int) time.Duration { return min(100*time.Millisecond<<min(n, 6), 5*time.Second) }
+// rereadWait is the wait before reading again after n failed reads.
+func rereadWait(n int) time.Duration { return min(100*time.Millisecond<<min(n, 6), 5*time.Second) }
 
 func (s *subscription) setFailing(src *source, err error) {
 	s.mu.Lock()

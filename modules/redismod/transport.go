@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
@@ -80,10 +81,14 @@ func New(cfg Config, rdb redis.UniversalClient, name string, log *zap.Logger) (*
 func (t *Transport) Client() redis.UniversalClient { return t.rdb }
 
 // Start checks the connection and starts the janitor (trimming, idle
-// consumers). A server that refuses the credentials fails here, with an
-// error that never holds the password.
+// consumers). A server that cannot be reached yet (a refused or timed-out
+// dial, LOADING) is pinged again with backoff, each attempt logged at
+// warn, until ctx ends: then Start fails with the last attempt's error and
+// the number of attempts. A server that refuses the credentials or the TLS
+// handshake fails Start at once. Errors name the server and never hold the
+// password.
 func (t *Transport) Start(ctx context.Context) error {
-	if err := ping(ctx, t.rdb, t.cfg); err != nil {
+	if err := waitForServer(ctx, t.rdb, t.cfg, t.log); err != nil {
 		return err
 	}
 	t.mu.Lock()
@@ -100,11 +105,7 @@ func (t *Transport) Start(ctx context.Context) error {
 // ping checks rdb, with an error naming the server and no secret.
 func ping(ctx context.Context, rdb redis.UniversalClient, c Config) error {
 	if err := rdb.Ping(ctx).Err(); err != nil {
-		where := redactURL(c.URL)
-		if c.Connection != "" {
-			where = c.Connection
-		}
-		return fmt.Errorf("redismod: connect to %s: %w", where, scrub(err, c))
+		return fmt.Errorf("redismod: connect to %s: %w", where(c), scrub(err, c))
 	}
 	return nil
 }
@@ -242,14 +243,28 @@ func envelopeOf(values map[string]any) (*cqrs.Envelope, error) {
 }
 
 // ensureGroup creates group on stream at start ("$" new entries, "0" all),
-// with the stream; an existing group is kept as it is.
+// with the stream; an existing group is kept as it is. An error that
+// trying again does not change (not a connection's) is marked
+// backoff.Permanent.
 func (t *Transport) ensureGroup(ctx context.Context, stream, group, start string) error {
 	err := t.rdb.XGroupCreateMkStream(ctx, stream, group, start).Err()
 	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
-		return fmt.Errorf("redismod: XGROUP CREATE %s %s: %w", stream, group, scrub(err, t.cfg))
+		werr := fmt.Errorf("redismod: XGROUP CREATE %s %s: %w", stream, group, scrub(err, t.cfg))
+		if !notYet(err) {
+			return backoff.Permanent(werr)
+		}
+		return werr
 	}
 	t.touch(stream)
 	return nil
+}
+
+// startGroup is ensureGroup for Subscribe and Serve: while Redis cannot be
+// reached it is tried again, with retryStart, until ctx ends.
+func (t *Transport) startGroup(ctx context.Context, stream, group, start string) error {
+	return retryStart(ctx, t.log, t.cfg, "consumer group not created", func(ctx context.Context) error {
+		return t.ensureGroup(ctx, stream, group, start)
+	}, zap.String("stream", stream), zap.String("group", group))
 }
 
 // msTime is Redis's TIME in milliseconds, for the XCLAIM TIME option.
