@@ -13,11 +13,16 @@
 //  4. the HTTP server shuts down, so probes answer until the end;
 //  5. Run returns nil and the process exits 0.
 //
-// fx runs stop hooks in the reverse order of their registration, so Module's
-// one fx.Invoke registers them in that order: it builds the HTTP server
-// first (its hooks stop last), then the bus (the transport comes with it),
-// mounts the routes, and last adds the hook that flips readiness. It starts
-// nothing itself.
+// fx runs stop hooks in the reverse order of their registration, and each
+// module adds its own (cqrs.Module registers the handlers and hooks the
+// bus, health.Module adds the checks, httpmod.Module mounts the routes).
+// Module fixes the order around them with two invokes: its first, which
+// fx runs before the other modules' (catga.Module puts app first), builds
+// the logger, the HTTP server and the bus with its transport, so their
+// hooks stop last; its last, a top-level invoke fx runs after every
+// module's, adds the hook that flips readiness, so it stops first. In
+// between, cqrs.Module builds the handlers' dependencies (stores, clients)
+// before it hooks the bus, so the bus drains before they stop.
 //
 // # Run or fx.New
 //

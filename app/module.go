@@ -34,8 +34,9 @@ var Module = fx.Options(
 			func(t *Telemetry) metric.MeterProvider { return t.Meter },
 			fx.Annotate(func(t *Telemetry) http.Handler { return t.Metrics }, fx.ResultTags(`name:"catga.metrics"`)),
 		),
-		fx.Invoke(order),
+		fx.Invoke(first),
 	),
+	fx.Invoke(last),
 )
 
 func provideLogger(lc fx.Lifecycle, c Config) (*zap.Logger, error) {
@@ -73,45 +74,41 @@ func provideTelemetry(lc fx.Lifecycle, c Config) (*Telemetry, error) {
 	return t, nil
 }
 
-// orderParams are built in field order, which is the order their hooks are
-// registered: the server first, the bus's transport next, then what the
-// handlers, checks and routes depend on (stores, clients).
-type orderParams struct {
+// firstParams are built by Module's first invoke, before any other
+// module's (catga.Module puts app first), in field order, which is the
+// order their hooks are registered: the logger and telemetry, then the HTTP
+// server, so it stops after everything but them and probes answer to the
+// end, then the bus's transport, which the bus brings. cqrs.Module's invoke then builds the handlers' dependencies
+// (stores, clients) and hooks the bus after them.
+type firstParams struct {
+	fx.In
+
+	Log       *zap.Logger     // its hook sets slog.Default first, syncs last
+	Telemetry *Telemetry      // its hook flushes last
+	Server    *httpmod.Server `optional:"true"`
+	Bus       *cqrs.Bus       `optional:"true"`
+}
+
+func first(firstParams) {}
+
+// lastParams are for Module's last invoke, which fx runs after every
+// module's: its hook is registered last, so it is the first to stop.
+type lastParams struct {
 	fx.In
 
 	Lifecycle fx.Lifecycle
 	Config    Config
 	Log       *zap.Logger
-	Server    *httpmod.Server `optional:"true"`
-	Bus       *cqrs.Bus       `optional:"true"`
-	Handlers  cqrs.HandlersParams
-	Health    *health.Registry `optional:"true"`
-	Checks    health.ChecksParams
-	Routes    httpmod.RoutesParams
+	Bus       *cqrs.Bus           `optional:"true"`
+	Handlers  []cqrs.Registration `group:"catga.handlers"`
+	Health    *health.Registry    `optional:"true"`
 }
 
-func order(p orderParams) error {
-	if p.Bus != nil {
-		if err := p.Bus.Register(p.Handlers.Handlers...); err != nil {
-			return err
-		}
-		p.Lifecycle.Append(fx.Hook{OnStart: p.Bus.Start, OnStop: p.Bus.Stop})
-	} else if len(p.Handlers.Handlers) > 0 {
+// last adds the hook that turns /ready 200 once everything has started and
+// 503 first at shutdown, for CATGA_DRAIN_DELAY.
+func last(p lastParams) error {
+	if p.Bus == nil && len(p.Handlers) > 0 {
 		return errors.New("app: handlers are registered but no bus is provided; add cqrs.Module")
-	}
-	if p.Server != nil {
-		p.Server.Mount(p.Routes.Mounters...)
-		if p.Bus != nil && p.Server.MountDeadLetters(p.Bus) {
-			p.Log.Info("admin routes on: /catga/deadletters")
-		}
-	}
-	if p.Health != nil {
-		if p.Bus != nil {
-			p.Health.Add("cqrs", health.CheckerFunc(p.Bus.Check))
-		}
-		for _, c := range p.Checks.Checks {
-			p.Health.Add(c.Name, c.Checker)
-		}
 	}
 	p.Lifecycle.Append(fx.Hook{
 		OnStart: func(context.Context) error {

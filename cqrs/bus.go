@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
@@ -106,6 +107,7 @@ type Bus struct {
 	running bool
 	stopped bool
 	subs    []Subscriber
+	sealed  atomic.Bool // set at Start: the routes are final, Register refuses
 }
 
 // New builds a bus from o and the handlers registered in o.Handlers and regs.
@@ -213,6 +215,7 @@ func (b *Bus) Start(ctx context.Context) error {
 	}
 	if b.running || b.transport == nil {
 		b.running = true
+		b.sealed.Store(true)
 		return nil
 	}
 	topics, eps := b.reg.subscriptions()
@@ -234,6 +237,7 @@ func (b *Bus) Start(ctx context.Context) error {
 		b.subs = append(b.subs, s)
 	}
 	b.running = true
+	b.sealed.Store(true)
 	return nil
 }
 
@@ -243,6 +247,7 @@ func (b *Bus) Stop(ctx context.Context) error {
 	b.mu.Lock()
 	b.running = false
 	b.stopped = true
+	b.sealed.Store(true)
 	subs := b.subs
 	b.subs = nil
 	b.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"sync/atomic"
 )
 
 // Send sends command cmd and returns its handler's result as an R. The
@@ -195,34 +196,59 @@ func (b *Bus) nameOf(key typeKey, v any) (string, error) {
 }
 
 // Sender sends one command type, its route resolved once: the fastest way to
-// send the same command many times.
+// send the same command many times. A Sender made before the handlers are
+// registered (in a constructor fx runs before the bus's invoke) resolves
+// the route at each Send until the bus starts, and then keeps it: a route
+// looked up too early is never kept.
 type Sender[C, R any] struct {
-	direct CommandHandler[C, R] // the handler itself, when no behavior wraps it
-	rt     *requestRoute[C, R]
-	bus    *Bus
+	bus   *Bus
+	route atomic.Pointer[senderRoute[C, R]] // nil until resolved for good
 }
 
-// NewSender resolves the route of command C on b. A command handled
-// elsewhere is sent over the transport, as Send does.
+// senderRoute is how a Sender sends: to the handler itself (no behavior
+// wraps it), through the route's pipeline, or, with neither, over the
+// transport.
+type senderRoute[C, R any] struct {
+	direct CommandHandler[C, R]
+	rt     *requestRoute[C, R]
+}
+
+// NewSender makes a Sender of command C on b. A command handled elsewhere
+// is sent over the transport, as Send does.
 func NewSender[C, R any](b *Bus) *Sender[C, R] {
-	rt, _ := b.reg.routes[keyFor[C]()].(*requestRoute[C, R])
+	s := &Sender[C, R]{bus: b}
+	s.resolve()
+	return s
+}
+
+// resolve looks the route up, and keeps it once the bus's routes are final.
+func (s *Sender[C, R]) resolve() *senderRoute[C, R] {
+	sealed := s.bus.sealed.Load() // before the lookup: a route seen after Start is final
+	rt, _ := s.bus.reg.routes[keyFor[C]()].(*requestRoute[C, R])
 	if rt != nil && rt.meta.topic.Kind != KindCommand {
 		rt = nil
 	}
-	s := &Sender[C, R]{bus: b, rt: rt}
+	r := &senderRoute[C, R]{rt: rt}
 	if rt != nil && rt.dispatch == nil {
-		s.direct = rt.handler
+		r.direct = rt.handler
 	}
-	return s
+	if sealed || rt != nil {
+		s.route.Store(r)
+	}
+	return r
 }
 
 // Send sends cmd, as [Send] does.
 func (s *Sender[C, R]) Send(ctx context.Context, cmd C) (R, error) {
-	if s.direct != nil {
-		return s.direct.Handle(ctx, cmd)
+	r := s.route.Load()
+	if r == nil {
+		r = s.resolve()
 	}
-	if s.rt != nil {
-		return s.rt.run(ctx, cmd)
+	if r.direct != nil {
+		return r.direct.Handle(ctx, cmd)
+	}
+	if r.rt != nil {
+		return r.rt.run(ctx, cmd)
 	}
 	return request[R](ctx, s.bus, KindCommand, cmd)
 }

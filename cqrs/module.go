@@ -18,23 +18,25 @@ import (
 
 // Module provides the *Bus, with the behaviors added with Use, the
 // transport a module installs with ProvideTransport, and the Config,
-// *slog.Logger and IdempotencyStore in the container (each optional).
+// *slog.Logger and IdempotencyStore in the container (each optional), and
+// runs it: it registers the handlers added with Command, Query and Event
+// and hooks Bus.Start and Bus.Stop to the lifecycle. So
+// fx.New(cqrs.Module, memory.Module, orders.Module) is a working bus.
 //
 // The bus does not depend on its handlers, so a handler's constructor can
-// take the *Bus to publish. The handlers registered with Command, Query and
-// Event (HandlersParams) are given to Bus.Register, and Bus.Start and
-// Bus.Stop are hooked to the lifecycle, by app.Module, which orders them
-// after the handlers' own dependencies so the bus drains before those stop.
-var Module = fx.Module("cqrs", fx.Provide(provide))
+// take the *Bus to publish. Module's invoke builds the handlers first, then
+// hooks the bus: their dependencies (stores, clients) start before it and
+// stop after it has drained.
+var Module = fx.Module("cqrs", fx.Provide(provide), fx.Invoke(run))
 
-// Params are the bus's dependencies in fx.
-type Params struct {
+// params are the bus's dependencies in fx.
+type params struct {
 	fx.In
 
 	Config      Config               `optional:"true"`
 	Logger      *slog.Logger         `optional:"true"`
 	Idempotency IdempotencyStore     `optional:"true"`
-	Transports  []InstalledTransport `group:"catga.transports"`
+	Transports  []installedTransport `group:"catga.transports"`
 	Behaviors   []behaviorSet        `group:"catga.behaviors"`
 	Codecs      []Codec              `group:"catga.codecs"`
 
@@ -43,16 +45,27 @@ type Params struct {
 	MeterProvider  metric.MeterProvider `optional:"true"`
 }
 
-// HandlersParams are the handlers registered with Command, Query and Event.
-type HandlersParams struct {
+// runParams are the bus and the handlers registered with Command, Query
+// and Event.
+type runParams struct {
 	fx.In
 
-	Handlers []Registration `group:"catga.handlers"`
+	Lifecycle fx.Lifecycle
+	Bus       *Bus
+	Handlers  []Registration `group:"catga.handlers"`
 }
 
-// InstalledTransport is a transport a module offers the bus. A Fallback
+func run(p runParams) error {
+	if err := p.Bus.Register(p.Handlers...); err != nil {
+		return err
+	}
+	p.Lifecycle.Append(fx.Hook{OnStart: p.Bus.Start, OnStop: p.Bus.Stop})
+	return nil
+}
+
+// installedTransport is a transport a module offers the bus. A Fallback
 // one (the memory transport) is used only when no other is installed.
-type InstalledTransport struct {
+type installedTransport struct {
 	Name      string
 	Transport Transport
 	Fallback  bool
@@ -62,15 +75,15 @@ type InstalledTransport struct {
 // parameters come from the container). Install one besides the memory
 // fallback; two is a startup error naming both.
 func ProvideTransport(name string, ctor any) fx.Option {
-	return fxreg.Group(fmt.Sprintf("cqrs.ProvideTransport(%q)", name), "catga.transports", ctor, func(t Transport) InstalledTransport {
-		return InstalledTransport{Name: name, Transport: t}
+	return fxreg.Group(fmt.Sprintf("cqrs.ProvideTransport(%q)", name), "catga.transports", ctor, func(t Transport) installedTransport {
+		return installedTransport{Name: name, Transport: t}
 	})
 }
 
 // ProvideFallbackTransport installs the transport used when no other is.
 func ProvideFallbackTransport(name string, ctor any) fx.Option {
-	return fxreg.Group(fmt.Sprintf("cqrs.ProvideFallbackTransport(%q)", name), "catga.transports", ctor, func(t Transport) InstalledTransport {
-		return InstalledTransport{Name: name, Transport: t, Fallback: true}
+	return fxreg.Group(fmt.Sprintf("cqrs.ProvideFallbackTransport(%q)", name), "catga.transports", ctor, func(t Transport) installedTransport {
+		return installedTransport{Name: name, Transport: t, Fallback: true}
 	})
 }
 
@@ -129,7 +142,7 @@ func UseCodec(c Codec) fx.Option {
 	return fx.Provide(fx.Annotate(func() Codec { return c }, fx.ResultTags(`group:"catga.codecs"`)))
 }
 
-func provide(p Params) (*Bus, error) {
+func provide(p params) (*Bus, error) {
 	cfg := p.Config.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -170,8 +183,8 @@ func provide(p Params) (*Bus, error) {
 	})
 }
 
-func chooseTransport(ts []InstalledTransport) (Transport, error) {
-	var chosen, fallback []InstalledTransport
+func chooseTransport(ts []installedTransport) (Transport, error) {
+	var chosen, fallback []installedTransport
 	for _, t := range ts {
 		if t.Fallback {
 			fallback = append(fallback, t)

@@ -4,10 +4,13 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/fx"
+	"go.uber.org/fx/fxtest"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/memory"
 )
 
 type greet struct{ Name string }
@@ -40,5 +43,64 @@ func TestCommand_ConstructorOfTheWrongHandlerIsNamed(t *testing.T) {
 				t.Errorf("the error is fx's about annotations: %v", err)
 			}
 		})
+	}
+}
+
+type orderPlaced struct{ ID string }
+
+// cqrs.Module runs the bus on its own: with a transport and a service's
+// module, and nothing of app, handlers are registered and started.
+func TestModule_RegistersAndStartsTheBusWithoutApp(t *testing.T) {
+	events := make(chan orderPlaced, 1)
+	var bus *cqrs.Bus
+	orders := fx.Module("orders",
+		cqrs.Command[greet, string](func(_ context.Context, g greet) (string, error) { return "hello " + g.Name, nil }),
+		cqrs.Event[orderPlaced](func(_ context.Context, e orderPlaced) error { events <- e; return nil }),
+	)
+	app := fxtest.New(t, fx.Supply(cqrs.Config{Service: "orders", Instance: "i1"}), cqrs.Module, memory.Module, orders, fx.Populate(&bus))
+	app.RequireStart()
+	defer app.RequireStop()
+
+	got, err := cqrs.Send[string](context.Background(), bus, greet{Name: "you"})
+	if err != nil || got != "hello you" {
+		t.Fatalf("Send: %q, %v; want hello you", got, err)
+	}
+	if err := bus.Publish(context.Background(), orderPlaced{ID: "o1"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-events:
+		if e.ID != "o1" {
+			t.Errorf("event %+v, want o1", e)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the event was not delivered in 10 s")
+	}
+}
+
+// greeter holds a Sender made in its constructor. An event handler's
+// constructor takes it, so fx builds it while it builds the handlers, before
+// they are registered.
+type greeter struct{ send *cqrs.Sender[greet, string] }
+
+// A Sender made before registration sends to the local handler: with no
+// transport, a route it had kept as "not here" would fail ErrNoHandler.
+func TestSender_MadeInAConstructorSendsLocally(t *testing.T) {
+	var g *greeter
+	app := fxtest.New(t, fx.Supply(cqrs.Config{Service: "orders", Instance: "i1"}), cqrs.Module,
+		fx.Provide(func(bus *cqrs.Bus) *greeter { return &greeter{send: cqrs.NewSender[greet, string](bus)} }),
+		cqrs.Command[greet, string](func(_ context.Context, g greet) (string, error) { return "hello " + g.Name, nil }),
+		cqrs.Event[orderPlaced](func(g *greeter) cqrs.EventHandlerFunc[orderPlaced] {
+			return func(ctx context.Context, e orderPlaced) error { _, err := g.send.Send(ctx, greet{Name: e.ID}); return err }
+		}),
+		fx.Populate(&g),
+	)
+	app.RequireStart()
+	defer app.RequireStop()
+	for range 2 { // the first Send after Start keeps the route; the second uses it
+		got, err := g.send.Send(context.Background(), greet{Name: "you"})
+		if err != nil || got != "hello you" {
+			t.Fatalf("Send: %q, %v; want hello you from the local handler", got, err)
+		}
 	}
 }

@@ -30,33 +30,34 @@ type pinger struct{ err error }
 
 func (p *pinger) Check(context.Context) error { return p.err }
 
-func TestCheck_AddsCheckersAndConstructorsToTheGroup(t *testing.T) {
+// Module adds every check added with Check to the registry it provides.
+func TestCheck_AddsCheckersAndConstructorsToTheRegistry(t *testing.T) {
 	down := errors.New("down")
-	var got health.ChecksParams
+	var reg *health.Registry
 	app := fxtest.New(t,
+		health.Module,
 		fx.Supply(&pinger{err: down}),
 		health.Check("value", pass()),
 		health.Check("ctor", func(p *pinger) health.Checker { return p }),
 		health.Check("ctor-concrete", func(p *pinger) *pinger { return p }),
-		fx.Invoke(func(p health.ChecksParams) { got = p }),
+		fx.Populate(&reg),
 	)
 	app.RequireStart().RequireStop()
 
-	names := make([]string, 0, len(got.Checks))
-	byName := map[string]health.Checker{}
-	for _, c := range got.Checks {
-		names = append(names, c.Name)
-		byName[c.Name] = c.Checker
-	}
+	names := reg.Names()
 	sort.Strings(names)
 	if want := []string{"ctor", "ctor-concrete", "value"}; !reflect.DeepEqual(names, want) {
 		t.Fatalf("checks: got %v, want %v", names, want)
 	}
-	if err := byName["value"].Check(context.Background()); err != nil {
-		t.Errorf("value check: got %v, want nil", err)
+	reg.SetState(health.Serving)
+	rep, ok := reg.Ready(context.Background())
+	if ok {
+		t.Fatalf("ready with a failing check: %+v", rep)
 	}
-	if err := byName["ctor"].Check(context.Background()); !errors.Is(err, down) {
-		t.Errorf("ctor check: got %v, want %v", err, down)
+	for name, want := range map[string]bool{"value": true, "ctor": false, "ctor-concrete": false} {
+		if c, found := rep.Checks[name]; !found || (c.Status == "ok") != want {
+			t.Errorf("check %s: %+v, want ok %v", name, c, want)
+		}
 	}
 }
 
@@ -71,7 +72,7 @@ func TestCheck_RejectsWhatIsNotAChecker(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			app := fx.New(fx.NopLogger, health.Check("bad", tc.checker), fx.Invoke(func(health.ChecksParams) {}))
+			app := fx.New(fx.NopLogger, health.Module, health.Check("bad", tc.checker))
 			if app.Err() == nil {
 				t.Errorf("fx.New with health.Check(%q, %#v): got no error, want one", "bad", tc.checker)
 			}

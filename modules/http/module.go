@@ -17,15 +17,17 @@ import (
 
 // Module provides the *Server (listening from start to stop, and its admin
 // server with it when HTTP_ADMIN_ADDR is set) and its Config from the
-// environment. Routes added with Routes are mounted by app, after
-// the server's own hooks are registered, so the server stops last.
-var Module = fx.Module("httpmod", fx.Provide(LoadConfig, provide))
+// environment, and mounts the routes added with Routes, and the bus's dead
+// letters on the admin routes when there is a bus. The server's hooks are
+// registered when it is built, which catga.Module does first, so it stops
+// last.
+var Module = fx.Module("httpmod", fx.Provide(LoadConfig, provide), fx.Invoke(mount))
 
 // LoadConfig reads Config from the environment.
 func LoadConfig() (Config, error) { return envconf.Load[Config]() }
 
-// Params are the server's dependencies in fx.
-type Params struct {
+// params are the server's dependencies in fx.
+type params struct {
 	fx.In
 
 	Lifecycle fx.Lifecycle
@@ -42,7 +44,7 @@ type Params struct {
 	MeterProvider  metric.MeterProvider `optional:"true"`
 }
 
-func provide(p Params) (*Server, error) {
+func provide(p params) (*Server, error) {
 	opts := []Option{WithInstance(p.Bus.Instance)}
 	if p.Metrics != nil {
 		opts = append(opts, WithMetrics(p.Metrics))
@@ -58,11 +60,21 @@ func provide(p Params) (*Server, error) {
 	return s, nil
 }
 
-// RoutesParams are the routes to mount, for app.
-type RoutesParams struct {
+// routesParams are the server and what to mount on it.
+type routesParams struct {
 	fx.In
 
-	Mounters []Mounter `group:"catga.routes"`
+	Server   *Server
+	Logger   *zap.Logger `optional:"true"`
+	Bus      *cqrs.Bus   `optional:"true"`
+	Mounters []Mounter   `group:"catga.routes"`
+}
+
+func mount(p routesParams) {
+	p.Server.Mount(p.Mounters...)
+	if p.Bus != nil && p.Server.MountDeadLetters(p.Bus) && p.Logger != nil {
+		p.Logger.Info("admin routes on: /catga/deadletters")
+	}
 }
 
 // Routes adds routes: a Mounter, a func(chi.Router), or a constructor of a

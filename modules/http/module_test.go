@@ -57,21 +57,20 @@ func (p pathRoute) Mount(r chi.Router) {
 	r.Get(string(p), func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 }
 
+// Module mounts every route added with Routes on the server it provides.
 func TestRoutes_AddsMountersFuncsAndConstructors(t *testing.T) {
-	var got httpmod.RoutesParams
+	t.Setenv("HTTP_ADDR", "127.0.0.1:0")
+	var s *httpmod.Server
 	app := fxtest.New(t,
+		httpmod.Module,
 		fx.Supply(pathRoute("/ctor")),
 		httpmod.Routes(pathRoute("/value")),
 		httpmod.Routes(func(r chi.Router) { pathRoute("/func").Mount(r) }),
 		httpmod.Routes(func(p pathRoute) httpmod.Mounter { return p }),
-		fx.Invoke(func(p httpmod.RoutesParams) { got = p }),
+		fx.Populate(&s),
 	)
 	app.RequireStart().RequireStop()
 
-	if n := len(got.Mounters); n != 3 {
-		t.Fatalf("mounters: got %d, want 3", n)
-	}
-	s := newServer(t, httpmod.Config{}, nil, got.Mounters...)
 	for _, path := range []string{"/value", "/func", "/ctor"} {
 		if code := do(t, s.Handler(), httptest.NewRequest(http.MethodGet, path, nil)).Code; code != http.StatusNoContent {
 			t.Errorf("GET %s: got %d, want %d", path, code, http.StatusNoContent)
@@ -80,7 +79,7 @@ func TestRoutes_AddsMountersFuncsAndConstructors(t *testing.T) {
 }
 
 func TestRoutes_RejectsWhatIsNotAMounter(t *testing.T) {
-	app := fx.New(fx.NopLogger, httpmod.Routes(42), fx.Invoke(func(httpmod.RoutesParams) {}))
+	app := fx.New(fx.NopLogger, httpmod.Module, httpmod.Routes(42))
 	if app.Err() == nil {
 		t.Error("fx.New with httpmod.Routes(42): got nil, want an error")
 	}
