@@ -91,7 +91,10 @@ func TestSender_MadeInAConstructorSendsLocally(t *testing.T) {
 		fx.Provide(func(bus *cqrs.Bus) *greeter { return &greeter{send: cqrs.NewSender[greet, string](bus)} }),
 		cqrs.Command[greet, string](func(_ context.Context, g greet) (string, error) { return "hello " + g.Name, nil }),
 		cqrs.Event[orderPlaced](func(g *greeter) cqrs.EventHandlerFunc[orderPlaced] {
-			return func(ctx context.Context, e orderPlaced) error { _, err := g.send.Send(ctx, greet{Name: e.ID}); return err }
+			return func(ctx context.Context, e orderPlaced) error {
+				_, err := g.send.Send(ctx, greet{Name: e.ID})
+				return err
+			}
 		}),
 		fx.Populate(&g),
 	)
