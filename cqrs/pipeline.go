@@ -54,6 +54,19 @@ func MessageFrom(ctx context.Context) (Message, bool) {
 	return m, ok
 }
 
+// EnvelopeFrom returns the envelope of the message whose handler is running
+// in ctx: its id, name, time, attempt and headers. Without one (a handler
+// called directly, as in a unit test) it is an empty envelope, never nil,
+// so a handler may read it unchecked.
+func EnvelopeFrom(ctx context.Context) *Envelope {
+	if m, ok := MessageFrom(ctx); ok && m != nil {
+		if env := m.Envelope(); env != nil {
+			return env
+		}
+	}
+	return &Envelope{}
+}
+
 type ctxKey struct{}
 
 var messageKey any = ctxKey{}

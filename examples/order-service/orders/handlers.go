@@ -57,8 +57,7 @@ type Projector struct{ store Store }
 func NewProjector(store Store) *Projector { return &Projector{store: store} }
 
 func (p *Projector) apply(ctx context.Context, id string, status Status) error {
-	m, _ := cqrs.MessageFrom(ctx)
-	env := m.Envelope()
+	env := cqrs.EnvelopeFrom(ctx)
 	return p.store.Apply(ctx, OrderID(id), HistoryEntry{Event: env.Name, MessageID: env.ID, At: env.Time.UTC()}, status)
 }
 
