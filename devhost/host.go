@@ -319,13 +319,14 @@ func (h *Host) watchReady(stop <-chan struct{}) {
 		}
 		if ready == len(reps) && !all {
 			all = true
+			// The table first: a caller woken by Ready finds it printed.
+			h.out.system("host", "all %d replicas ready", len(reps))
+			h.printStatus()
 			select {
 			case <-h.ready:
 			default:
 				close(h.ready)
 			}
-			h.out.system("host", "all %d replicas ready", len(reps))
-			h.printStatus()
 		}
 		if ready < len(reps) {
 			all = false
