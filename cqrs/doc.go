@@ -10,6 +10,7 @@
 //
 //	cqrs.Command[PlaceOrder, string](NewPlaceOrderHandler) // fx: one option per handler
 //	cqrs.Event[OrderPlaced](func(ctx context.Context, e OrderPlaced) error { ... })
+//	cqrs.EventMethod((*Projector).OrderPlaced)             // a method of a type fx provides
 //
 // and dispatch is typed, with no casts:
 //
@@ -60,7 +61,7 @@
 // A Behavior wraps every dispatch (DefaultDispatch: logging, validation,
 // recover) and delivery (DefaultDelivery: logging, timeout, validation,
 // idempotency, retry, recover) on the http-middleware model; Use adds
-// yours. A message with a Validate method is validated before its handler.
+// yours, or constructors of yours whose dependencies fx provides. A message with a Validate method is validated before its handler.
 //
 // # Transports
 //

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"runtime"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -123,6 +124,45 @@ func Event[E any](handler any, opts ...HandlerOption) fx.Option {
 	})
 }
 
+// CommandMethod registers a method of a type fx provides as the handler of
+// command C: cqrs.CommandMethod((*Orders).Place) for
+// func (o *Orders) Place(ctx context.Context, c PlaceOrder) (OrderID, error).
+// Go infers every type from the method expression; the handler is named
+// after the method ("orders.(*Orders).Place") unless HandlerName says.
+func CommandMethod[T, C, R any](method func(T, context.Context, C) (R, error), opts ...HandlerOption) fx.Option {
+	opts = append([]HandlerOption{HandlerName(funcName(method))}, opts...)
+	return Command[C, R](func(recv T) CommandHandler[C, R] {
+		return CommandHandlerFunc[C, R](func(ctx context.Context, c C) (R, error) { return method(recv, ctx, c) })
+	}, opts...)
+}
+
+// QueryMethod registers a method as the handler of query Q, as
+// CommandMethod does.
+func QueryMethod[T, Q, R any](method func(T, context.Context, Q) (R, error), opts ...HandlerOption) fx.Option {
+	opts = append([]HandlerOption{HandlerName(funcName(method))}, opts...)
+	return Query[Q, R](func(recv T) QueryHandler[Q, R] {
+		return QueryHandlerFunc[Q, R](func(ctx context.Context, q Q) (R, error) { return method(recv, ctx, q) })
+	}, opts...)
+}
+
+// EventMethod registers a method as one handler of event E, as
+// CommandMethod does: cqrs.EventMethod((*Projector).OrderCreated).
+func EventMethod[T, E any](method func(T, context.Context, E) error, opts ...HandlerOption) fx.Option {
+	opts = append([]HandlerOption{HandlerName(funcName(method))}, opts...)
+	return Event[E](func(recv T) EventHandler[E] {
+		return EventHandlerFunc[E](func(ctx context.Context, e E) error { return method(recv, ctx, e) })
+	}, opts...)
+}
+
+// funcName is a method expression's name without its import path:
+// "orders.(*Projector).OrderCreated".
+func funcName(fn any) string {
+	name := runtime.FuncForPC(reflect.ValueOf(fn).Pointer()).Name()
+	return name[strings.LastIndex(name, "/")+1:]
+}
+
+// behaviorSet is one Use argument's behavior, with its place in the order
+// of every Use call's arguments.
 type behaviorSet struct {
 	seq       uint64
 	behaviors []Behavior
@@ -131,10 +171,46 @@ type behaviorSet struct {
 var behaviorSeq atomic.Uint64
 
 // Use adds behaviors inside the default ones, around every dispatch and
-// delivery, in the order of the Use calls.
-func Use(behaviors ...Behavior) fx.Option {
-	set := behaviorSet{seq: behaviorSeq.Add(1), behaviors: behaviors}
-	return fx.Provide(fx.Annotate(func() behaviorSet { return set }, fx.ResultTags(`group:"catga.behaviors"`)))
+// delivery, in the order given and of the Use calls. Each is a Behavior (or
+// a func(Handler) Handler), or a constructor of a Behavior whose parameters
+// fx provides, for a behavior that needs the app's logger or a store:
+//
+//	cqrs.Use(func(log *zap.Logger) cqrs.Behavior { return audit(log) })
+func Use(behaviors ...any) fx.Option {
+	opts := make([]fx.Option, 0, len(behaviors))
+	for i, b := range behaviors {
+		seq := behaviorSeq.Add(1)
+		set := func(bh Behavior) behaviorSet { return behaviorSet{seq: seq, behaviors: []Behavior{bh}} }
+		inGroup := fx.ResultTags(`group:"catga.behaviors"`)
+		switch b := b.(type) {
+		case Behavior:
+			opts = append(opts, fx.Provide(fx.Annotate(func() behaviorSet { return set(b) }, inGroup)))
+		case func(Handler) Handler:
+			opts = append(opts, fx.Provide(fx.Annotate(func() behaviorSet { return set(b) }, inGroup)))
+		default:
+			if err := behaviorConstructor(b); err != nil {
+				return fx.Error(fmt.Errorf("cqrs.Use: argument %d: %w", i+1, err))
+			}
+			name := fmt.Sprintf(`name:"catga.behavior.%d"`, seq)
+			opts = append(opts,
+				fx.Provide(fx.Annotate(b, fx.ResultTags(name))),
+				fx.Provide(fx.Annotate(set, fx.ParamTags(name), inGroup)))
+		}
+	}
+	return fx.Options(opts...)
+}
+
+// behaviorConstructor reports why b is not a constructor of a Behavior.
+func behaviorConstructor(b any) error {
+	want := reflect.TypeFor[Behavior]()
+	t := reflect.TypeOf(b)
+	if b == nil || t.Kind() != reflect.Func {
+		return fmt.Errorf("%s is neither a cqrs.Behavior nor a constructor of one", fxreg.TypeName(t))
+	}
+	if t.NumOut() == 0 || t.Out(0) != want || t.NumOut() > 2 || (t.NumOut() == 2 && t.Out(1) != reflect.TypeFor[error]()) {
+		return fmt.Errorf("the constructor %s must return a cqrs.Behavior, or a cqrs.Behavior and an error", fxreg.TypeName(t))
+	}
+	return nil
 }
 
 // UseCodec adds a codec the bus decodes by its content type.

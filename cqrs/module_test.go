@@ -107,3 +107,79 @@ func TestSender_MadeInAConstructorSendsLocally(t *testing.T) {
 		}
 	}
 }
+
+// shop's methods are handlers, registered with the Method helpers.
+type shop struct{ events chan orderPlaced }
+
+func (s *shop) Place(_ context.Context, g greet) (string, error) { return "placed " + g.Name, nil }
+
+type count struct{}
+
+func (s *shop) Count(context.Context, count) (int, error) { return 7, nil }
+
+func (s *shop) Placed(_ context.Context, e orderPlaced) error { s.events <- e; return nil }
+
+// A method of a provided type is a handler in one line, named after the
+// method; and Use takes a constructor of a behavior, whose dependencies fx
+// provides, keeping the order of its arguments.
+func TestMethods_AndUseWithAConstructor(t *testing.T) {
+	type trail struct{ names []string }
+	tr := &trail{}
+	var order []string
+	s := &shop{events: make(chan orderPlaced, 1)}
+	var bus *cqrs.Bus
+	app := fxtest.New(t, fx.Supply(cqrs.Config{Service: "shop", Instance: "i1"}, s, tr), cqrs.Module, memory.Module,
+		cqrs.CommandMethod((*shop).Place),
+		cqrs.QueryMethod((*shop).Count),
+		cqrs.EventMethod((*shop).Placed),
+		cqrs.Use(
+			func(next cqrs.Handler) cqrs.Handler {
+				return cqrs.HandlerFunc(func(ctx context.Context, m cqrs.Message) error {
+					order = append(order, "value")
+					return next.Handle(ctx, m)
+				})
+			},
+			func(tr *trail) cqrs.Behavior {
+				return func(next cqrs.Handler) cqrs.Handler {
+					return cqrs.HandlerFunc(func(ctx context.Context, m cqrs.Message) error {
+						order = append(order, "constructor")
+						tr.names = append(tr.names, m.HandlerName())
+						return next.Handle(ctx, m)
+					})
+				}
+			}),
+		fx.Populate(&bus),
+	)
+	app.RequireStart()
+	defer app.RequireStop()
+
+	if got, err := cqrs.Send[string](context.Background(), bus, greet{Name: "a"}); err != nil || got != "placed a" {
+		t.Fatalf("Send: %q, %v", got, err)
+	}
+	if got, err := cqrs.Ask[int](context.Background(), bus, count{}); err != nil || got != 7 {
+		t.Fatalf("Ask: %d, %v", got, err)
+	}
+	if err := bus.Publish(context.Background(), orderPlaced{ID: "o1"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.events:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the event method did not run in 10 s")
+	}
+	if len(order) < 2 || order[0] != "value" || order[1] != "constructor" {
+		t.Errorf("behaviors ran in order %v, want value then constructor", order)
+	}
+	if len(tr.names) == 0 || tr.names[0] != "cqrs_test.(*shop).Place" {
+		t.Errorf("handler names %v, want cqrs_test.(*shop).Place first", tr.names)
+	}
+}
+
+// A Use argument that is neither a behavior nor its constructor is named.
+func TestUse_RefusesWhatIsNotABehavior(t *testing.T) {
+	app := fx.New(fx.NopLogger, cqrs.Use(func() string { return "" }))
+	want := "cqrs.Use: argument 1: the constructor func() string must return a cqrs.Behavior, or a cqrs.Behavior and an error"
+	if err := app.Err(); err == nil || err.Error() != want {
+		t.Fatalf("error %v, want %s", err, want)
+	}
+}

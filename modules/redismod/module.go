@@ -18,22 +18,22 @@ import (
 // Module installs the Redis Streams transport and the Redis idempotency
 // inbox, and provides the redis.UniversalClient (checked on start, closed on
 // stop), the *Transport, the *Outbox of the bus's service, the Config from
-// the environment and the "redis" readiness check. On a single server the
+// the environment, its KeyPrefix and the "redis" readiness check. On a single server the
 // outbox's Tx writes messages straight into the transport's streams; on a
 // cluster its relay publishes them (started after the client, drained
 // before the transport closes).
 var Module = fx.Module("redismod",
-	fx.Provide(LoadConfig, provideClient, provideInbox, provideTransport, provideOutbox),
+	fx.Provide(LoadConfig, provideKeyPrefix, provideClient, provideInbox, provideTransport, provideOutbox),
 	cqrs.ProvideTransport("redis", func(t *Transport) cqrs.Transport { return t }),
 	health.Check("redis", func(t *Transport) health.Checker { return t }),
 )
 
 // StoreModule is Redis without the transport: the client, the shared
 // idempotency inbox, the *Outbox (its relay publishes on the bus's
-// transport) and the "redis" readiness check, for a service whose messages
+// transport), the KeyPrefix and the "redis" readiness check, for a service whose messages
 // go over NATS (or memory) and whose state lives in Redis.
 var StoreModule = fx.Module("redismod",
-	fx.Provide(LoadConfig, provideClient, provideInbox, provideOutbox),
+	fx.Provide(LoadConfig, provideKeyPrefix, provideClient, provideInbox, provideOutbox),
 	health.Check("redis", func(rdb redis.UniversalClient, c Config) health.Checker {
 		return health.CheckerFunc(func(ctx context.Context) error { return ping(ctx, rdb, c) })
 	}),
@@ -41,6 +41,13 @@ var StoreModule = fx.Module("redismod",
 
 // LoadConfig reads Config from the environment.
 func LoadConfig() (Config, error) { return envconf.Load[Config]() }
+
+// KeyPrefix is REDIS_PREFIX, which every key of the service starts with:
+// a store that keeps keys of its own beside catga's starts them with it too,
+// and needs nothing else of Config.
+type KeyPrefix string
+
+func provideKeyPrefix(c Config) KeyPrefix { return KeyPrefix(c.WithDefaults().Prefix) }
 
 // clientParams are the client's dependencies in fx.
 type clientParams struct {

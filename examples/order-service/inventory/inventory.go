@@ -5,6 +5,7 @@
 package inventory
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -61,13 +62,14 @@ type StoreParams struct {
 	fx.In
 
 	Redis  redis.UniversalClient `optional:"true"`
-	Config redismod.Config       `optional:"true"`
+	Prefix redismod.KeyPrefix    `optional:"true"`
 }
 
 // NewStore returns the store StoreParams choose.
 func NewStore(p StoreParams) Store {
 	if p.Redis != nil {
-		return &RedisStore{rdb: p.Redis, prefix: "{" + p.Config.WithDefaults().Prefix + ":stock}"}
+		prefix := cmp.Or(string(p.Prefix), "catga") // a client not from redismod: its default
+		return &RedisStore{rdb: p.Redis, prefix: "{" + prefix + ":stock}"}
 	}
 	return NewMemoryStore()
 }

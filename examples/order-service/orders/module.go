@@ -7,7 +7,6 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/catga-go/catga/cqrs"
-	"github.com/catga-go/catga/examples/order-service/contracts"
 	httpmod "github.com/catga-go/catga/modules/http"
 	"github.com/catga-go/catga/modules/pgmod"
 	"github.com/catga-go/catga/modules/redismod"
@@ -19,12 +18,12 @@ var Module = fx.Module("orders",
 	cqrs.Command[CreateOrder, OrderID](NewCreateOrderHandler),
 	cqrs.Query[GetOrder, Order](NewGetOrderHandler),
 	cqrs.Query[ListOrders, OrderList](NewListOrdersHandler),
-	cqrs.Event[contracts.OrderCreated](func(p *Projector) cqrs.EventHandlerFunc[contracts.OrderCreated] { return p.OrderCreated }),
-	cqrs.Event[contracts.StockReserved](func(p *Projector) cqrs.EventHandlerFunc[contracts.StockReserved] { return p.StockReserved }),
-	cqrs.Event[contracts.StockRejected](func(p *Projector) cqrs.EventHandlerFunc[contracts.StockRejected] { return p.StockRejected }),
-	cqrs.Event[contracts.PaymentCompleted](func(p *Projector) cqrs.EventHandlerFunc[contracts.PaymentCompleted] { return p.PaymentCompleted }),
-	cqrs.Event[contracts.PaymentFailed](func(p *Projector) cqrs.EventHandlerFunc[contracts.PaymentFailed] { return p.PaymentFailed }),
-	cqrs.Event[contracts.OrderShipped](func(p *Projector) cqrs.EventHandlerFunc[contracts.OrderShipped] { return p.OrderShipped }),
+	cqrs.EventMethod((*Projector).OrderCreated),
+	cqrs.EventMethod((*Projector).StockReserved),
+	cqrs.EventMethod((*Projector).StockRejected),
+	cqrs.EventMethod((*Projector).PaymentCompleted),
+	cqrs.EventMethod((*Projector).PaymentFailed),
+	cqrs.EventMethod((*Projector).OrderShipped),
 	httpmod.Routes(NewRoutes),
 )
 
