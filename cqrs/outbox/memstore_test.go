@@ -123,3 +123,29 @@ func TestRelay_MemoryOutboxConformance(t *testing.T) {
 		}
 	})
 }
+
+// memFolding is memOutbox removing with its next fetch (RemoveFetcher),
+// as pgmod's store does.
+type memFolding struct{ *memOutbox }
+
+func (o memFolding) RemoveAndFetch(ctx context.Context, done []outbox.Record, max int) ([]outbox.Record, error) {
+	if err := o.Remove(ctx, done); err != nil {
+		return nil, err
+	}
+	return o.Fetch(ctx, max)
+}
+
+func TestRelay_FoldingOutboxConformance(t *testing.T) {
+	outboxtest.TestStore(t, func(t *testing.T) outboxtest.Harness {
+		o := &memOutbox{}
+		return outboxtest.Harness{
+			Open: func(*testing.T) outbox.Store { return memFolding{o} },
+			Tx:   o.tx,
+			Dead: func(*testing.T) int {
+				o.mu.Lock()
+				defer o.mu.Unlock()
+				return len(o.dead)
+			},
+		}
+	})
+}

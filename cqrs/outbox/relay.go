@@ -51,7 +51,8 @@ func (c Config) WithDefaults() Config {
 // Relay publishes an outbox's committed records on a transport: in order,
 // in batches (cqrs.PublishBatch: asynchronous NATS publishes, a Redis
 // pipeline), with the envelope id as the broker's dedup id, retrying with
-// backoff until the broker acknowledges, then removing them. One relay of
+// backoff until the broker acknowledges, then removing them (with the next
+// fetch, in one call, when the store is a RemoveFetcher). One relay of
 // an outbox leads at a time (Store.Lead); the others stand by and take over
 // when it stops or dies. Commit wakes it in process (Notify); it also polls,
 // for records committed by other replicas and left by crashed ones.
@@ -81,7 +82,7 @@ type Relay struct {
 
 	msgs []cqrs.Outgoing
 	errs []error
-	sent []Record
+	sent []Record // published, not removed yet
 }
 
 // New returns a relay of store onto t, not started. log and mp may be nil.
@@ -180,6 +181,7 @@ func (r *Relay) run() {
 
 // lead publishes while the lead holds; it reports whether the relay stopped.
 func (r *Relay) lead(l Lead) bool {
+	defer r.removeSent(r.work) // what the last pass published, before another relay leads
 	retry := r.backoff()
 	for {
 		select {
@@ -221,10 +223,11 @@ func (r *Relay) drain() {
 	}
 }
 
-// pass fetches one batch, publishes it and removes what was stored. It
-// returns how many records it fetched and whether anything failed.
+// pass fetches one batch, publishes it and removes what was stored (with
+// the next pass's fetch, when the store folds the two). It returns how
+// many records it fetched and whether anything failed.
 func (r *Relay) pass(ctx context.Context) (n int, failed bool) {
-	recs, err := r.store.Fetch(ctx, r.cfg.Batch)
+	recs, err := r.fetch(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			r.log.Warn("outbox: fetch failed; retrying", slog.String("error", err.Error()))
@@ -249,7 +252,6 @@ func (r *Relay) pass(ctx context.Context) (n int, failed bool) {
 	recs = readable
 	cqrs.PublishBatch(ctx, r.t, r.msgs, r.errs)
 	now := time.Now()
-	r.sent = r.sent[:0]
 	var retried int
 	var last error
 	for i, perr := range r.errs {
@@ -273,15 +275,45 @@ func (r *Relay) pass(ctx context.Context) (n int, failed bool) {
 			r.log.Warn("outbox: publishing failed; retrying", slog.Int("messages", retried), slog.String("error", last.Error()))
 		}
 	}
-	if len(r.sent) > 0 {
-		if err := r.store.Remove(ctx, r.sent); err != nil {
-			// Published but not removed: the next pass publishes them again,
-			// and the broker's dedup (or the receiver's inbox) drops the copy.
-			r.log.Warn("outbox: removing published records failed", slog.String("error", err.Error()))
-			return n, true
-		}
+	if _, folds := r.store.(RemoveFetcher); !folds && !r.removeSent(ctx) {
+		return n, true
 	}
 	return n, failed
+}
+
+// fetch reads the next batch. A store that folds removal into it
+// (RemoveFetcher) also removes what the last pass published.
+func (r *Relay) fetch(ctx context.Context) ([]Record, error) {
+	rf, folds := r.store.(RemoveFetcher)
+	if !folds {
+		r.sent = r.sent[:0] // what a failed Remove left is fetched and published again
+		return r.store.Fetch(ctx, r.cfg.Batch)
+	}
+	if len(r.sent) == 0 {
+		return r.store.Fetch(ctx, r.cfg.Batch)
+	}
+	recs, err := rf.RemoveAndFetch(ctx, r.sent, r.cfg.Batch)
+	if err == nil {
+		r.sent = r.sent[:0]
+	}
+	return recs, err
+}
+
+// removeSent removes the published records not removed yet; false if
+// that failed (they stay in r.sent for the next try).
+func (r *Relay) removeSent(ctx context.Context) bool {
+	if len(r.sent) == 0 {
+		return true
+	}
+	if err := r.store.Remove(ctx, r.sent); err != nil {
+		// Published but not removed: if they are never removed, the next
+		// leader publishes them again, and the broker's dedup (or the
+		// receiver's inbox) drops the copy.
+		r.log.Warn("outbox: removing published records failed", slog.String("error", err.Error()))
+		return false
+	}
+	r.sent = r.sent[:0]
+	return true
 }
 
 // bury moves a record the broker refuses for good to the store's dead

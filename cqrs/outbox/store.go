@@ -41,6 +41,19 @@ type Store interface {
 	Depth(ctx context.Context) (int64, error)
 }
 
+// RemoveFetcher is a Store that removes published records and fetches the
+// next batch in one call (a database: one round trip instead of two). The
+// relay then removes a batch with its next fetch, which follows at once
+// (the fetch after a batch is the one that finds the outbox empty), and
+// removes what is left with Remove when it stops leading. The removal and
+// the fetch are one unit: if the call fails, neither happened.
+type RemoveFetcher interface {
+	Store
+	// RemoveAndFetch deletes done, then returns up to max records as Fetch
+	// does; none of done is among them.
+	RemoveAndFetch(ctx context.Context, done []Record, max int) ([]Record, error)
+}
+
 // Lead is a held lead of an outbox.
 type Lead interface {
 	// Lost is closed when the lead is gone (its connection broke, its lease

@@ -49,6 +49,9 @@
 //     PG_INBOX_TTL (7 days) are removed by a janitor.
 //   - Outcomes: failing to begin is cqrs.CodeUnavailable (503); a commit
 //     whose answer was lost wraps cqrs.ErrOutcomeUnknown.
+//   - Round trips: a transaction that writes a row and publishes costs two,
+//     BEGIN with its first statement and the outbox rows with COMMIT (pgx
+//     batches); the relay removes a published batch with its next fetch.
 //   - A row the broker refuses for good (too large for the server) moves to
 //     catga_outbox_dead with its error ([OutboxStore.DeadRecords]).
 //

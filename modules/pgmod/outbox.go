@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/catga-go/catga/cqrs"
@@ -23,7 +24,7 @@ type OutboxStore struct {
 	db *DB
 }
 
-var _ outbox.Store = (*OutboxStore)(nil)
+var _ outbox.RemoveFetcher = (*OutboxStore)(nil)
 
 // Outbox returns the relay's view of db's outbox.
 func (db *DB) Outbox() *OutboxStore { return &OutboxStore{db: db} }
@@ -121,16 +122,54 @@ func (l *pgLead) Release(ctx context.Context) error {
 	return err
 }
 
+const fetchSQL = `SELECT seq, kind, topic, headers, payload FROM catga_outbox ORDER BY seq LIMIT $1`
+
 // Fetch implements outbox.Store.
 func (s *OutboxStore) Fetch(ctx context.Context, max int) ([]outbox.Record, error) {
 	pool, err := s.db.conn()
 	if err != nil {
 		return nil, err
 	}
-	rows, err := pool.Query(ctx, `SELECT seq, kind, topic, headers, payload FROM catga_outbox ORDER BY seq LIMIT $1`, max)
+	rows, err := pool.Query(ctx, fetchSQL, max)
 	if err != nil {
 		return nil, fmt.Errorf("pgmod: outbox fetch: %w", s.db.scrub(err))
 	}
+	return s.readRecords(rows)
+}
+
+// RemoveAndFetch implements outbox.RemoveFetcher: the DELETE and the next
+// SELECT in one batch, one round trip. A batch outside a transaction runs
+// as one implicit transaction, so the SELECT sees the DELETE (and both
+// happen or neither does).
+func (s *OutboxStore) RemoveAndFetch(ctx context.Context, done []outbox.Record, max int) ([]outbox.Record, error) {
+	pool, err := s.db.conn()
+	if err != nil {
+		return nil, err
+	}
+	var b pgx.Batch
+	b.Queue(`DELETE FROM catga_outbox WHERE seq = ANY($1)`, seqs(done))
+	b.Queue(fetchSQL, max)
+	br := pool.SendBatch(ctx, &b)
+	defer br.Close() //nolint:errcheck // its error is the one read below
+	if _, err := br.Exec(); err != nil {
+		return nil, fmt.Errorf("pgmod: outbox remove: %w", s.db.scrub(err))
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return nil, fmt.Errorf("pgmod: outbox fetch: %w", s.db.scrub(err))
+	}
+	recs, err := s.readRecords(rows)
+	if err != nil {
+		return nil, err
+	}
+	if err := br.Close(); err != nil {
+		return nil, fmt.Errorf("pgmod: outbox fetch: %w", s.db.scrub(err))
+	}
+	return recs, nil
+}
+
+// readRecords reads fetchSQL's rows and closes them.
+func (s *OutboxStore) readRecords(rows pgx.Rows) ([]outbox.Record, error) {
 	defer rows.Close()
 	var recs []outbox.Record
 	for rows.Next() {
@@ -145,6 +184,7 @@ func (s *OutboxStore) Fetch(ctx context.Context, max int) ([]outbox.Record, erro
 			return nil, fmt.Errorf("pgmod: outbox fetch: %w", err)
 		}
 		rec := outbox.Record{Ref: strconv.FormatInt(seq, 10), Topic: cqrs.Topic{Kind: cqrs.Kind(kind), Name: topic}}
+		var err error
 		if rec.Envelope, err = decodeHeaders(headers, payload); err != nil {
 			rec.Envelope, rec.Unreadable = &cqrs.Envelope{Payload: payload}, err // the relay buries it
 		}

@@ -240,9 +240,23 @@ func TestTx_BeginOnAStoppedServerIsUnavailable(t *testing.T) {
 	srv.Kill(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err = db.Tx(ctx, func(context.Context, pgx.Tx) error { return nil })
-	if cqrs.CodeOf(err) != cqrs.CodeUnavailable {
-		t.Fatalf("Tx with the server down: %v (code %s), want code unavailable", err, cqrs.CodeOf(err))
+	// BEGIN goes with the first statement: an Exec with arguments (in one
+	// batch with it) or anything else (on its own first).
+	stmts := map[string]func(ctx context.Context, tx pgx.Tx) error{
+		"Exec": func(ctx context.Context, tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, `SELECT $1::int`, 1)
+			return err
+		},
+		"Query": func(ctx context.Context, tx pgx.Tx) error {
+			var n int
+			return tx.QueryRow(ctx, `SELECT 1`).Scan(&n)
+		},
+	}
+	for name, stmt := range stmts {
+		err = db.Tx(ctx, stmt)
+		if cqrs.CodeOf(err) != cqrs.CodeUnavailable {
+			t.Fatalf("Tx with the server down, first statement by %s: %v (code %s), want code unavailable", name, err, cqrs.CodeOf(err))
+		}
 	}
 }
 

@@ -2,7 +2,6 @@ package pgmod
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -48,8 +47,16 @@ func Isolation(level pgx.TxIsoLevel) TxOption { return func(o *txOptions) { o.is
 // mark); register the handler with cqrs.OwnInbox so the claim-based inbox
 // does not also hold it.
 //
+// Round trips: BEGIN is sent with the transaction's first statement (an
+// Exec with arguments) and the outbox rows with COMMIT, so a transaction
+// that writes a row and publishes costs two. Tx owns the transaction: fn's
+// tx.Commit and tx.Rollback fail (return an error to roll back; savepoints
+// through tx.Begin are fn's), and tx fails with pgx.ErrTxClosed once Tx
+// has returned.
+//
 // Errors: one from fn is returned as it is. Failing to begin (the server
-// down) has cqrs.CodeUnavailable: nothing happened. A commit whose answer
+// down) has cqrs.CodeUnavailable: nothing happened; when BEGIN went with
+// fn's first statement, that statement returns it. A commit whose answer
 // was lost wraps cqrs.ErrOutcomeUnknown: it may have committed.
 func (db *DB) Tx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error, opts ...TxOption) error {
 	pool, err := db.conn()
@@ -60,43 +67,104 @@ func (db *DB) Tx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) er
 	for _, opt := range opts {
 		opt(&o)
 	}
-	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: o.iso})
+	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return cqrs.Errorf(cqrs.CodeUnavailable, "pgmod: begin: %w", db.scrub(err))
 	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }() // a no-op after Commit
-	if o.key != "" {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, o.key); err != nil {
-			return fmt.Errorf("pgmod: lock key %q: %w", o.key, db.scrub(err))
-		}
-	}
-	if m, ok := cqrs.MessageFrom(ctx); ok && m.Delivered() {
-		tag, err := tx.Exec(ctx, `INSERT INTO catga_inbox (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
-			db.service+"/"+m.HandlerName(), m.ID())
-		if err != nil {
-			return fmt.Errorf("pgmod: inbox: %w", db.scrub(err))
-		}
-		if tag.RowsAffected() == 0 {
+	defer conn.Release()                                               // after the rollback below; a connection left mid-transaction is closed
+	tx := newBoundTx(ctx, conn.Conn(), pgx.TxOptions{IsoLevel: o.iso}) // BEGIN goes with the first statement
+	defer tx.end(context.WithoutCancel(ctx))                           // rolls back unless committed
+	if err := db.prelude(ctx, tx, o.key); err != nil {
+		if errors.Is(err, errHandled) {
 			return nil // handled before: its effects and messages are committed
 		}
+		return err
 	}
 	ob := &txOutbox{key: o.key}
 	if err := fn(cqrs.WithOutbox(ctx, ob), tx); err != nil {
 		return err
 	}
-	if err := ob.flush(ctx, tx); err != nil {
-		return db.scrub(err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		if isCommitUnknown(err) {
-			return fmt.Errorf("pgmod: commit: %w: %w", cqrs.ErrOutcomeUnknown, db.scrub(err))
-		}
-		return fmt.Errorf("pgmod: commit: %w", db.scrub(err))
+	if err := db.commit(ctx, tx, ob); err != nil {
+		return err
 	}
 	if len(ob.rows.kinds) > 0 {
 		db.committed()
 	}
 	return nil
+}
+
+// errHandled is prelude's answer for a delivery whose mark is there.
+var errHandled = errors.New("pgmod: handled before")
+
+// prelude takes the key's lock and marks the inbox, before fn runs.
+func (db *DB) prelude(ctx context.Context, tx *boundTx, key string) error {
+	if key != "" {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, key); err != nil {
+			return fmt.Errorf("pgmod: lock key %q: %w", key, db.scrub(err))
+		}
+	}
+	m, ok := cqrs.MessageFrom(ctx)
+	if !ok || !m.Delivered() {
+		return nil
+	}
+	tag, err := tx.Exec(ctx, `INSERT INTO catga_inbox (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+		db.service+"/"+m.HandlerName(), m.ID())
+	if err != nil {
+		return fmt.Errorf("pgmod: inbox: %w", db.scrub(err))
+	}
+	if tag.RowsAffected() == 0 {
+		return errHandled
+	}
+	return nil
+}
+
+// commit sends the outbox rows and COMMIT in one batch, with BEGIN if fn
+// ran no statement: one round trip (the rows are written and committed by
+// one pipeline of statements; PostgreSQL skips the COMMIT if the insert
+// fails, and the deferred rollback ends the transaction). A transaction
+// that neither began nor wrote the outbox has nothing to commit.
+func (db *DB) commit(ctx context.Context, tx *boundTx, ob *txOutbox) error {
+	var b pgx.Batch
+	if tx.inner == nil {
+		if len(ob.rows.kinds) == 0 {
+			tx.ended.Store(true)
+			return nil
+		}
+		b.BeginTx(tx.opts)
+	}
+	ob.queue(&b)
+	b.Queue(`COMMIT`)
+	br := tx.conn.SendBatch(ctx, &b)
+	if tx.inner == nil {
+		tx.inner = br.Tx() // for the rollback if the batch fails
+	}
+	if err := readCommit(br, b.Len()); err != nil {
+		if isCommitUnknown(err) {
+			return fmt.Errorf("pgmod: commit: %w: %w", cqrs.ErrOutcomeUnknown, db.scrub(err))
+		}
+		return fmt.Errorf("pgmod: commit: %w", db.scrub(err))
+	}
+	tx.ended.Store(true) // committed: nothing to roll back
+	return nil
+}
+
+// readCommit reads the answers of a batch of n statements whose last is
+// COMMIT, and closes it.
+func readCommit(br pgx.BatchResults, n int) error {
+	for range n - 1 {
+		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
+			return err
+		}
+	}
+	tag, err := br.Exec()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && tag.String() == "ROLLBACK" {
+		err = pgx.ErrTxCommitRollback // the transaction had failed before
+	}
+	return err
 }
 
 // isCommitUnknown tells a commit whose outcome the server never told (the
@@ -106,11 +174,14 @@ func isCommitUnknown(err error) bool {
 	if errors.As(err, &pgErr) {
 		return false // the server answered: it did not commit
 	}
+	if pgconn.SafeToRetry(err) {
+		return false // nothing was sent
+	}
 	return !errors.Is(err, pgx.ErrTxClosed) && !errors.Is(err, pgx.ErrTxCommitRollback)
 }
 
-// txOutbox collects a transaction's envelopes and writes them in one
-// statement before commit.
+// txOutbox collects a transaction's envelopes; commit writes them in one
+// statement, sent with the COMMIT.
 type txOutbox struct {
 	key  string
 	rows outboxRows
@@ -127,10 +198,7 @@ type outboxRows struct {
 
 // Add implements cqrs.Outbox.
 func (o *txOutbox) Add(_ context.Context, topic cqrs.Topic, env *cqrs.Envelope) error {
-	h, err := encodeHeaders(env)
-	if err != nil {
-		return err
-	}
+	h := encodeHeaders(env)
 	r := &o.rows
 	r.kinds = append(r.kinds, int16(topic.Kind))
 	r.topics = append(r.topics, topic.Name)
@@ -145,36 +213,13 @@ func (o *txOutbox) Add(_ context.Context, topic cqrs.Topic, env *cqrs.Envelope) 
 	return nil
 }
 
-func (o *txOutbox) flush(ctx context.Context, tx pgx.Tx) error {
+// queue adds the insert of the collected rows to b, if there are any.
+func (o *txOutbox) queue(b *pgx.Batch) {
 	r := &o.rows
 	if len(r.kinds) == 0 {
-		return nil
+		return
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO catga_outbox (kind, topic, message_id, msg_key, headers, payload)
+	b.Queue(`INSERT INTO catga_outbox (kind, topic, message_id, msg_key, headers, payload)
 SELECT * FROM unnest($1::smallint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[])`,
 		r.kinds, r.topics, r.ids, r.keys, r.headers, r.payloads)
-	if err != nil {
-		return fmt.Errorf("pgmod: write outbox: %w", err)
-	}
-	return nil
-}
-
-// encodeHeaders writes env's headers as a JSON object.
-func encodeHeaders(env *cqrs.Envelope) (string, error) {
-	m := make(map[string]string, 12)
-	env.EachHeader(func(k, v string) { m[k] = v })
-	b, err := json.Marshal(m)
-	if err != nil {
-		return "", fmt.Errorf("pgmod: encode headers of %s: %w", env.ID, err)
-	}
-	return string(b), nil
-}
-
-// decodeHeaders reads back what encodeHeaders wrote.
-func decodeHeaders(h string, payload []byte) (*cqrs.Envelope, error) {
-	var m map[string]string
-	if err := json.Unmarshal([]byte(h), &m); err != nil {
-		return nil, fmt.Errorf("pgmod: outbox headers: %w", err)
-	}
-	return cqrs.ParseHeaders(func(k string) string { return m[k] }, payload)
 }
