@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/catga-go/catga"
+	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/cqrs"
 	httpmod "github.com/catga-go/catga/modules/http"
 )
@@ -84,21 +85,21 @@ func TestModule_ShutdownDrainsInOrder(t *testing.T) {
 		defer cancel()
 		stopped <- app.Stop(ctx)
 	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		code, body := get(t, "http://"+srv.Addr()+"/ready")
-		if code == http.StatusServiceUnavailable {
-			var rep struct{ State string }
-			_ = json.Unmarshal([]byte(body), &rep)
-			if rep.State != "draining" {
-				t.Fatalf("/ready state %q, want draining", rep.State)
-			}
-			break
+	var code int
+	if !catgatest.Poll(5*time.Second, func() bool {
+		var body string
+		code, body = get(t, "http://"+srv.Addr()+"/ready")
+		if code != http.StatusServiceUnavailable {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/ready still %d during shutdown", code)
+		var rep struct{ State string }
+		_ = json.Unmarshal([]byte(body), &rep)
+		if rep.State != "draining" {
+			t.Fatalf("/ready state %q, want draining", rep.State)
 		}
-		time.Sleep(5 * time.Millisecond)
+		return true
+	}) {
+		t.Fatalf("/ready still %d during shutdown", code)
 	}
 	if code, _ := get(t, "http://"+srv.Addr()+"/health"); code != http.StatusOK {
 		t.Fatalf("/health = %d while draining, want 200", code)

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/catga-go/catga/catgatest"
 )
 
 // The process tests run testdata/service, a tiny main, in both of its
@@ -112,20 +114,21 @@ func (p *proc) output() []string {
 // waitLine waits for a line of stderr that contains s.
 func (p *proc) waitLine(t *testing.T, s string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	if !catgatest.Poll(30*time.Second, func() bool {
 		for _, l := range p.output() {
 			if strings.Contains(l, s) {
-				return
+				return true
 			}
 		}
 		select {
 		case <-p.exited:
 			t.Fatalf("the service exited (%v) before logging %q:\n%s", p.err, s, strings.Join(p.output(), "\n"))
-		case <-time.After(10 * time.Millisecond):
+		default:
 		}
+		return false
+	}) {
+		t.Fatalf("no line with %q in 30s:\n%s", s, strings.Join(p.output(), "\n"))
 	}
-	t.Fatalf("no line with %q in 30s:\n%s", s, strings.Join(p.output(), "\n"))
 }
 
 // wait waits up to d for the exit and returns its code.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/cqrs/memory"
 )
@@ -201,10 +202,7 @@ func TestIdempotency_RedeliveredMessageSkipsSucceededHandler(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for inbox.Len() == 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	catgatest.Poll(5*time.Second, func() bool { return inbox.Len() != 0 })
 	time.Sleep(50 * time.Millisecond) // room for a wrong second run
 	if calls.Load() != 1 {
 		t.Fatalf("handler ran %d times for one message id, want 1", calls.Load())
@@ -241,20 +239,17 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 
 func waitDeadLetters(t *testing.T, dl cqrs.DeadLetters, n int) []cqrs.DeadLetter {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		got, err := dl.ListDeadLetters(context.Background(), "", 0)
-		if err != nil {
+	var got []cqrs.DeadLetter
+	if !catgatest.Poll(5*time.Second, func() bool {
+		var err error
+		if got, err = dl.ListDeadLetters(context.Background(), "", 0); err != nil {
 			t.Fatal(err)
 		}
-		if len(got) >= n {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d dead letters, want %d", len(got), n)
-		}
-		time.Sleep(2 * time.Millisecond)
+		return len(got) >= n
+	}) {
+		t.Fatalf("%d dead letters, want %d", len(got), n)
 	}
+	return got
 }
 
 // busyInbox is an IdempotencyStore whose every key is held by another run.
@@ -296,10 +291,9 @@ func TestIdempotency_WaitingDeliveryGivenBackAtStop(t *testing.T) {
 	if err := first.Publish(context.Background(), OrderCreated{ID: "o1"}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for busy.claims.Load() < 2 && time.Now().Before(deadline) { // waiting, polling the claim
-		time.Sleep(time.Millisecond)
-	}
+	deadline := time.Now().Add(5 * time.Second) // for this wait and the next instance's run
+	// The delivery is waiting, polling the claim.
+	catgatest.Poll(time.Until(deadline), func() bool { return busy.claims.Load() >= 2 })
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	start := time.Now()
@@ -320,9 +314,7 @@ func TestIdempotency_WaitingDeliveryGivenBackAtStop(t *testing.T) {
 	}
 	second := newBus(t, opts("i2", &cqrs.MemoryInbox{}, 3), handler)
 	startBus(t, second)
-	for ran.Load() == 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	catgatest.Poll(time.Until(deadline), func() bool { return ran.Load() != 0 })
 	if ran.Load() != 1 {
 		t.Fatalf("the next instance ran the given-back message %d times, want 1", ran.Load())
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/cqrs/memory"
 )
@@ -142,13 +143,12 @@ func ExampleBus_DeadLetters() {
 	_ = bus.Publish(ctx, OrderPlaced{ID: "o-3"})
 
 	dls, _ := bus.DeadLetters()
-	for {
-		list, _ := dls.ListDeadLetters(ctx, "billing", 10)
-		if len(list) > 0 {
-			fmt.Println(list[0].Envelope.Name, list[0].Attempts, list[0].Error)
-			break
-		}
-		time.Sleep(time.Millisecond)
+	var list []cqrs.DeadLetter
+	if catgatest.Poll(5*time.Second, func() bool {
+		list, _ = dls.ListDeadLetters(ctx, "billing", 10)
+		return len(list) > 0
+	}) {
+		fmt.Println(list[0].Envelope.Name, list[0].Attempts, list[0].Error)
 	}
 	// Output: OrderPlaced 1 card refused
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/cqrs"
 )
 
@@ -56,10 +57,7 @@ func TestOutbox_PublishAndDispatchInsideGoToTheOutboxNotTheBroker(t *testing.T) 
 	if err := b.Publish(context.Background(), OrderCreated{ID: "o2"}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for delivered.Load() == 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	catgatest.Poll(5*time.Second, func() bool { return delivered.Load() != 0 })
 	if delivered.Load() != 1 {
 		t.Fatalf("a publish without an outbox was delivered %d times, want 1", delivered.Load())
 	}
@@ -89,10 +87,7 @@ func TestOwnInbox_IdempotencyBehaviorLetsRedeliveriesThrough(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for calls.Load() < 2 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	catgatest.Poll(5*time.Second, func() bool { return calls.Load() >= 2 })
 	if calls.Load() != 2 || inbox.Len() != 0 {
 		t.Fatalf("handler ran %d times, claim inbox holds %d keys; want 2 runs and 0 keys: an OwnInbox handler dedups in its own transaction", calls.Load(), inbox.Len())
 	}

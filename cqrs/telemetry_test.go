@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/cqrs/memory"
 )
@@ -56,10 +57,7 @@ func TestTracing_SpansLinkAcrossTheTransport(t *testing.T) {
 	}
 	span.End()
 	waitFor(t, done)
-	deadline := time.Now().Add(5 * time.Second)
-	for spanNamed(exp.GetSpans(), "process OrderCreated") == nil && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	catgatest.Poll(5*time.Second, func() bool { return spanNamed(exp.GetSpans(), "process OrderCreated") != nil })
 	spans := exp.GetSpans()
 	req, handle, publish, process := spanNamed(spans, "request"), spanNamed(spans, "handle CreateOrder"), spanNamed(spans, "publish OrderCreated"), spanNamed(spans, "process OrderCreated")
 	if req == nil || handle == nil || publish == nil || process == nil {
@@ -126,21 +124,21 @@ func TestTracing_FailedHandlerLogHasTraceID(t *testing.T) {
 	if err := b.Publish(context.Background(), OrderCreated{ID: "o1"}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	var logged string
+	if !catgatest.Poll(5*time.Second, func() bool {
 		mu.Lock()
-		logged := buf.String()
+		logged = buf.String()
 		mu.Unlock()
-		if p := spanNamed(exp.GetSpans(), "process OrderCreated"); p != nil && strings.Contains(logged, "dead-lettering") {
-			if tid := p.SpanContext.TraceID().String(); !strings.Contains(logged, `"trace_id":"`+tid+`"`) {
-				t.Fatalf("log %s lacks the trace id %s", logged, tid)
-			}
-			return
+		p := spanNamed(exp.GetSpans(), "process OrderCreated")
+		if p == nil || !strings.Contains(logged, "dead-lettering") {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no dead-letter log line with a span; log: %s", logged)
+		if tid := p.SpanContext.TraceID().String(); !strings.Contains(logged, `"trace_id":"`+tid+`"`) {
+			t.Fatalf("log %s lacks the trace id %s", logged, tid)
 		}
-		time.Sleep(time.Millisecond)
+		return true
+	}) {
+		t.Fatalf("no dead-letter log line with a span; log: %s", logged)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
+	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/devhost"
 )
 
@@ -64,12 +65,8 @@ func waitGone(t *testing.T, pids []int, d time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for _, pid := range pids {
-		for alive(pid) {
-			if time.Now().After(deadline) {
-				t.Errorf("process %d still alive %v after the host stopped", pid, d)
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
+		if !catgatest.Poll(time.Until(deadline), func() bool { return !alive(pid) }) {
+			t.Errorf("process %d still alive %v after the host stopped", pid, d)
 		}
 	}
 }
@@ -185,16 +182,12 @@ func TestHost_InjectsConnectionsAndRestartsACrashedReplica(t *testing.T) {
 	if err := syscall.Kill(victim.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		now := h.Status()[1]
-		if now.Restarts == 1 && now.Ready && now.PID != victim.PID && now.PID != 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("svc/2 not restarted: %+v\n%s", now, &out)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var now devhost.Status
+	if !catgatest.Poll(20*time.Second, func() bool {
+		now = h.Status()[1]
+		return now.Restarts == 1 && now.Ready && now.PID != victim.PID && now.PID != 0
+	}) {
+		t.Fatalf("svc/2 not restarted: %+v\n%s", now, &out)
 	}
 	if !strings.Contains(out.String(), "svc/2") || !strings.Contains(out.String(), "restarting in 1s") {
 		t.Errorf("the output does not say svc/2 exited and restarts:\n%s", &out)
@@ -401,18 +394,14 @@ func TestHost_FixedPorts(t *testing.T) {
 	if err := syscall.Kill(st[0].PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		now := h.Status()[0]
-		if now.Restarts == 1 && now.Ready {
-			if now.Addr != st[0].Addr {
-				t.Errorf("restarted on %s, want %s", now.Addr, st[0].Addr)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("api/1 not restarted: %+v\n%s", now, &out)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var now devhost.Status
+	if !catgatest.Poll(20*time.Second, func() bool {
+		now = h.Status()[0]
+		return now.Restarts == 1 && now.Ready
+	}) {
+		t.Fatalf("api/1 not restarted: %+v\n%s", now, &out)
+	}
+	if now.Addr != st[0].Addr {
+		t.Errorf("restarted on %s, want %s", now.Addr, st[0].Addr)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/devhost"
 )
 
@@ -103,8 +104,7 @@ services:
 				<-exited
 			})
 			var children []int
-			deadline := time.Now().Add(60 * time.Second)
-			for {
+			if !catgatest.Poll(60*time.Second, func() bool {
 				var rows []devhost.Status
 				ready := 0
 				if err := getJSONQuiet("http://"+dash+"/api/status", &rows); err == nil {
@@ -116,7 +116,7 @@ services:
 				}
 				if ready == 2 {
 					children = childrenOf(cmd.Process.Pid)
-					break
+					return true
 				}
 				select {
 				case err := <-exited:
@@ -124,10 +124,9 @@ services:
 					t.Fatalf("the host exited (%v) before ready:\n%s", err, &out)
 				default:
 				}
-				if time.Now().After(deadline) {
-					t.Fatalf("the host is not ready in 60s:\n%s", &out)
-				}
-				time.Sleep(50 * time.Millisecond)
+				return false
+			}) {
+				t.Fatalf("the host is not ready in 60s:\n%s", &out)
 			}
 			if len(children) != 3 {
 				t.Fatalf("the host has children %v, want 2 replicas and redis-server:\n%s", children, &out)

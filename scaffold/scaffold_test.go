@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/scaffold"
 )
 
@@ -92,25 +93,23 @@ func readOnTheOther(t *testing.T, a, b string) {
 	if resp.StatusCode != http.StatusCreated || created.ID == "" {
 		t.Fatalf("POST %s/items = %d, id %q; want 201 with an id", a, resp.StatusCode, created.ID)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	var code int
+	var it struct {
+		Name    string
+		Noticed bool
+	}
+	if !catgatest.Poll(20*time.Second, func() bool {
 		resp, err := http.Get("http://" + b + "/items/" + created.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var it struct {
-			Name    string
-			Noticed bool
-		}
+		it.Name, it.Noticed = "", false
 		_ = json.NewDecoder(resp.Body).Decode(&it)
 		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK && it.Name == "lamp" && it.Noticed {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET %s/items/%s (the other replica) = %d %+v; want the item, noticed", b, created.ID, resp.StatusCode, it)
-		}
-		time.Sleep(50 * time.Millisecond)
+		code = resp.StatusCode
+		return code == http.StatusOK && it.Name == "lamp" && it.Noticed
+	}) {
+		t.Fatalf("GET %s/items/%s (the other replica) = %d %+v; want the item, noticed", b, created.ID, code, it)
 	}
 }
 
@@ -160,8 +159,7 @@ func startDev(t *testing.T, dir, name string, n int) *dev {
 		}
 	})
 	dashboard := d.cmd.Args[len(d.cmd.Args)-1]
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	if !catgatest.Poll(60*time.Second, func() bool {
 		var rows []struct {
 			Service string
 			Replica int
@@ -186,17 +184,18 @@ func startDev(t *testing.T, dir, name string, n int) *dev {
 				}
 				d.addrs = append(d.addrs, ready[i])
 			}
-			return d
+			return true
 		}
 		select {
 		case err := <-d.exited:
 			t.Fatalf("catga dev exited (%v) before ready:\n%s", err, d.output())
-		case <-time.After(50 * time.Millisecond):
+		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("catga dev not ready in 60s:\n%s", d.output())
-		}
+		return false
+	}) {
+		t.Fatalf("catga dev not ready in 60s:\n%s", d.output())
 	}
+	return d
 }
 
 // stop sends SIGTERM, which must stop it all with exit 0.

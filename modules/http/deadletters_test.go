@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/cqrs/memory"
 	httpmod "github.com/catga-go/catga/modules/http"
@@ -47,17 +48,11 @@ func deadLetterBus(t *testing.T) (*cqrs.Bus, chan string) {
 		t.Fatal(err)
 	}
 	dls, _ := bus.DeadLetters()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	catgatest.Eventually(t, 5*time.Second, "no dead letter", func() bool {
 		list, _ := dls.ListDeadLetters(context.Background(), "", 0)
-		if len(list) == 1 {
-			return bus, handled
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no dead letter")
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return len(list) == 1
+	})
+	return bus, handled
 }
 
 func adminReq(method, path, token string) *http.Request {

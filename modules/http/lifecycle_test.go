@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/modules/health"
 	httpmod "github.com/catga-go/catga/modules/http"
 )
@@ -41,18 +42,14 @@ func started(t *testing.T, cfg httpmod.Config, ms ...httpmod.Mounter) *httpmod.S
 // waitClosed waits until nothing accepts connections on addr.
 func waitClosed(t *testing.T, addr string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	catgatest.Eventually(t, 5*time.Second, addr+" still accepts connections", func() bool {
 		conn, err := net.DialTimeout("tcp", addr, time.Second)
 		if err != nil {
-			return
+			return true
 		}
 		conn.Close()
-		if time.Now().After(deadline) {
-			t.Fatalf("%s still accepts connections", addr)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return false
+	})
 }
 
 func TestServer_StartServesAndStopClosesThePort(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/modules/natsmod"
 	"github.com/catga-go/catga/modules/natsmod/natstest"
@@ -66,9 +67,9 @@ func publishTicks(tr cqrs.Transport, n int, pace time.Duration, acked *atomic.In
 // and the duplicated.
 func tally(t *testing.T, mu *sync.Mutex, got map[int]int, n int, within time.Duration) (lost []int, dups int) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
+	catgatest.Poll(within, func() bool {
 		mu.Lock()
+		defer mu.Unlock()
 		lost, dups = nil, 0
 		for i := range n {
 			switch c := got[i]; {
@@ -78,12 +79,9 @@ func tally(t *testing.T, mu *sync.Mutex, got map[int]int, n int, within time.Dur
 				dups += c - 1
 			}
 		}
-		mu.Unlock()
-		if len(lost) == 0 || time.Now().After(deadline) {
-			return lost, dups
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return len(lost) == 0
+	})
+	return lost, dups
 }
 
 // A three-node cluster with R3 streams: one node killed and restarted
@@ -102,9 +100,7 @@ func TestCluster_NodeKilledAndRestarted_LosesNothing(t *testing.T) {
 	done := make(chan int, 1)
 	start := time.Now()
 	go func() { done <- publishTicks(pub, total, 0, &acked) }()
-	for acked.Load() < int64(total/3) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	catgatest.Eventually(t, time.Minute, "a third of the events not acknowledged", func() bool { return acked.Load() >= int64(total/3) })
 	victim := c.Nodes[1]
 	victim.Shutdown()
 	killedAt := acked.Load()

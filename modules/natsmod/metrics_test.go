@@ -13,6 +13,7 @@ import (
 	"go.uber.org/fx/fxtest"
 
 	"github.com/catga-go/catga"
+	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/cqrs"
 	httpmod "github.com/catga-go/catga/modules/http"
 	"github.com/catga-go/catga/modules/natsmod"
@@ -45,27 +46,23 @@ func TestMetrics_RedeliveriesDeadLettersAndLag(t *testing.T) {
 		`catga_consumer_lag{`, `state="pending"`, `group="metered"`,
 		`catga_messages_handled_total{`, `outcome="error"`,
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	missing := ""
+	if !catgatest.Poll(10*time.Second, func() bool {
 		resp, err := http.Get("http://" + hs.Addr() + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		missing := ""
+		missing = ""
 		for _, w := range want {
 			if !strings.Contains(string(body), w) {
 				missing = w
 				break
 			}
 		}
-		if missing == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/metrics lacks %s", missing)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return missing == ""
+	}) {
+		t.Fatalf("/metrics lacks %s", missing)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/internal/faultproxy"
 	"github.com/catga-go/catga/modules/natsmod/natstest"
 )
@@ -65,11 +66,9 @@ func TestNetworkFaults_LatencyBlackholeResets(t *testing.T) {
 	time.Sleep(10*time.Second - time.Since(holed))
 	proxy.Blackhole(false)
 	healed := time.Now()
-	for check() != nil {
-		if time.Since(healed) > 15*time.Second {
-			t.Fatalf("/ready check still fails %v after the blackhole ended: %v", time.Since(healed), check())
-		}
-		time.Sleep(50 * time.Millisecond)
+	var checkErr error
+	if !catgatest.Poll(15*time.Second, func() bool { checkErr = check(); return checkErr == nil }) {
+		t.Fatalf("/ready check still fails %v after the blackhole ended: %v", time.Since(healed), checkErr)
 	}
 	readyAfter := time.Since(healed)
 	// Resets.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/catga-go/catga"
 	"github.com/catga-go/catga/app"
+	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/modules/natsmod"
 	"github.com/catga-go/catga/modules/natsmod/natstest"
@@ -83,13 +84,7 @@ func startService(t *testing.T, cfg natsmod.Config, instance, logFile string, en
 	}
 	go func() { s.exited <- s.cmd.Wait() }()
 	t.Cleanup(func() { _ = s.cmd.Process.Kill() })
-	deadline := time.Now().Add(20 * time.Second)
-	for readyCode(s.addr) != http.StatusOK {
-		if time.Now().After(deadline) {
-			t.Fatalf("service %s not ready", instance)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	catgatest.Eventually(t, 20*time.Second, "service "+instance+" not ready", func() bool { return readyCode(s.addr) == http.StatusOK })
 	return s
 }
 
@@ -145,31 +140,23 @@ func TestSIGTERM_InFlightFinishAndAck(t *testing.T) {
 	s := startService(t, cfg, "svc-1", log, "TICK_DELAY=2s", "CATGA_STOP_TIMEOUT=10s")
 	const n = 200
 	publishN(t, cfg, n)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		started, _, _ := ticks(t, log)
-		if len(started) == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d handlers started", len(started), n)
-		}
-		time.Sleep(10 * time.Millisecond)
+	var started map[int]int
+	if !catgatest.Poll(20*time.Second, func() bool { started, _, _ = ticks(t, log); return len(started) == n }) {
+		t.Fatalf("only %d of %d handlers started", len(started), n)
 	}
 	sent := time.Now()
 	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	saw503 := false
-	for time.Since(sent) < 10*time.Second && !saw503 {
+	saw503 := catgatest.Poll(time.Until(sent.Add(10*time.Second)), func() bool {
 		switch readyCode(s.addr) {
 		case http.StatusServiceUnavailable:
-			saw503 = true
+			return true
 		case 0:
 			t.Fatal("the server went away before /ready answered 503")
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return false
+	})
 	_, doneAt503, _ := ticks(t, log)
 	var exitErr error
 	select {
@@ -217,30 +204,16 @@ func TestSIGKILL_ReplicaMidHandler_MessagesGoToTheOther(t *testing.T) {
 	startService(t, cfg, "b", log, env...)
 	const n = 200
 	publishN(t, cfg, n)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	catgatest.Eventually(t, 20*time.Second, "handlers did not start", func() bool {
 		started, _, _ := ticks(t, log)
-		if len(started) >= 40 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("handlers did not start")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return len(started) >= 40
+	})
 	_ = a.cmd.Process.Kill()
 	<-a.exited
 	startedAtKill, doneAtKill, _ := ticks(t, log)
-	deadline = time.Now().Add(60 * time.Second)
 	var done map[int]int
 	var by map[string]int
-	for {
-		_, done, by = ticks(t, log)
-		if len(done) == n || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	catgatest.Poll(60*time.Second, func() bool { _, done, by = ticks(t, log); return len(done) == n })
 	lost, dups := 0, 0
 	for i := range n {
 		switch c := done[i]; {

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/internal/faultproxy"
 	"github.com/catga-go/catga/modules/natsmod"
@@ -28,18 +29,14 @@ func tickEnv(n int) *cqrs.Envelope {
 // waitStatus waits until tr's readiness check passes (up) or fails (down).
 func waitStatus(t *testing.T, tr *natsmod.Transport, up bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	var err error
+	if !catgatest.Poll(15*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-		err := tr.Check(ctx)
-		cancel()
-		if (err == nil) == up {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("readiness still %v after 15s, want up=%v", err, up)
-		}
-		time.Sleep(10 * time.Millisecond)
+		defer cancel()
+		err = tr.Check(ctx)
+		return (err == nil) == up
+	}) {
+		t.Fatalf("readiness still %v after 15s, want up=%v", err, up)
 	}
 }
 
@@ -47,31 +44,21 @@ func waitStatus(t *testing.T, tr *natsmod.Transport, up bool) {
 // server that just came back may not have its streams loaded yet).
 func publishUntilAcked(t *testing.T, tr *natsmod.Transport, env *cqrs.Envelope) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	var err error
+	if !catgatest.Poll(15*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		err := tr.Publish(ctx, tickTopic, env)
-		cancel()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("publish after the reconnect: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
+		defer cancel()
+		err = tr.Publish(ctx, tickTopic, env)
+		return err == nil
+	}) {
+		t.Fatalf("publish after the reconnect: %v", err)
 	}
 }
 
 // waitHandled waits until the Tick n was handled, and fails after within.
 func waitHandled(t *testing.T, got func(n int) int, n int, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for got(n) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("tick %d not handled within %v", n, within)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	catgatest.Eventually(t, within, fmt.Sprintf("tick %d not handled", n), func() bool { return got(n) != 0 })
 }
 
 // storedOn counts the messages of subject in stream, through a connection

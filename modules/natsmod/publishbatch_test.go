@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/modules/natsmod"
 	"github.com/catga-go/catga/modules/natsmod/natstest"
@@ -221,12 +222,8 @@ func TestPublishBatch_CtxEndsMidBatchUnackedAreUnknownUnsentAreNot(t *testing.T)
 	t.Logf("errs[0] = %v\nerrs[%d] = %v", errs[0], cfg.PublishWindow, errs[cfg.PublishWindow])
 	proxy.BlackholeReplies(false)
 
-	deadline := time.Now().Add(10 * time.Second)
-	for natsmod.PendingAcks(pub) != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d futures still pending 10s after the acks were let through", natsmod.PendingAcks(pub))
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !catgatest.Poll(10*time.Second, func() bool { return natsmod.PendingAcks(pub) == 0 }) {
+		t.Fatalf("%d futures still pending 10s after the acks were let through", natsmod.PendingAcks(pub))
 	}
 	got := storedTicks(t, srv.URL(), cfg)
 	if len(got) != cfg.PublishWindow {
@@ -253,12 +250,8 @@ func TestPublishBatch_CloseWhileWaitingEndsTheBatch(t *testing.T) {
 		defer close(returned)
 		pub.PublishBatch(context.Background(), msgs, errs)
 	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for natsmod.PendingAcks(pub) < cfg.PublishWindow {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d pending, want the window of %d", natsmod.PendingAcks(pub), cfg.PublishWindow)
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !catgatest.Poll(5*time.Second, func() bool { return natsmod.PendingAcks(pub) >= cfg.PublishWindow }) {
+		t.Fatalf("%d pending, want the window of %d", natsmod.PendingAcks(pub), cfg.PublishWindow)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()

@@ -2,6 +2,7 @@ package natsmod_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"go.uber.org/fx/fxtest"
 
 	"github.com/catga-go/catga"
+	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/cqrs"
 	httpmod "github.com/catga-go/catga/modules/http"
 	"github.com/catga-go/catga/modules/natsmod"
@@ -30,15 +32,8 @@ func readyStatus(t *testing.T, url string) int {
 func waitReady(t *testing.T, url string, want int, within time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
-	for {
-		if readyStatus(t, url) == want {
-			return time.Since(start)
-		}
-		if time.Since(start) > within {
-			t.Fatalf("/ready not %d within %v", want, within)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	catgatest.Eventually(t, within, fmt.Sprintf("/ready not %d", want), func() bool { return readyStatus(t, url) == want })
+	return time.Since(start)
 }
 
 // With natsmod added, /ready follows the broker: 503 within 2s of the

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/modules/natsmod/natstest"
 )
@@ -70,25 +71,17 @@ func TestBrokerRestart_ThreeTimes_NothingAcknowledgedIsLost(t *testing.T) {
 	}()
 	const restarts = 3
 	for r := 1; r <= restarts; r++ {
-		deadline := time.Now().Add(30 * time.Second)
-		for acked.Load() < int64(r*total/(restarts+1)) && time.Now().Before(deadline) {
-			time.Sleep(5 * time.Millisecond)
-		}
+		catgatest.Poll(30*time.Second, func() bool { return acked.Load() >= int64(r*total/(restarts+1)) })
 		srv.Shutdown()
 		time.Sleep(300 * time.Millisecond)
 		srv.StartAgain(t)
 	}
 	<-done
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	catgatest.Poll(60*time.Second, func() bool {
 		mu.Lock()
-		n := len(handled)
-		mu.Unlock()
-		if n == total || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		defer mu.Unlock()
+		return len(handled) == total
+	})
 	mu.Lock()
 	defer mu.Unlock()
 	var lost []int

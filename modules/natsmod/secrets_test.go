@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/modules/natsmod"
 	"github.com/catga-go/catga/modules/natsmod/natstest"
 )
@@ -42,12 +43,8 @@ func (l *logBuffer) String() string {
 // waitFor waits until the logs hold s.
 func (l *logBuffer) waitFor(t *testing.T, s string, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !strings.Contains(l.String(), s) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %q logged within %v; logs:\n%s", s, within, l)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !catgatest.Poll(within, func() bool { return strings.Contains(l.String(), s) }) {
+		t.Fatalf("no %q logged within %v; logs:\n%s", s, within, l)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/modules/natsmod/natstest"
 )
@@ -94,15 +95,11 @@ func TestHandlerPanics_OneInAHundred(t *testing.T) {
 	const total = 1000
 	publishTicks(connect(t, cfg, "pub"), total, 0, &acked)
 	dls, _ := bus.DeadLetters()
-	deadline := time.Now().Add(30 * time.Second)
 	var list []cqrs.DeadLetter
-	for {
+	catgatest.Poll(30*time.Second, func() bool {
 		list, _ = dls.ListDeadLetters(context.Background(), "panicky", 0)
-		if (handled.Load() == total-total/100 && len(list) == total/100) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return handled.Load() == total-total/100 && len(list) == total/100
+	})
 	if err := bus.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/fx/fxtest"
 
 	"github.com/catga-go/catga"
+	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/cqrs"
 	httpmod "github.com/catga-go/catga/modules/http"
 	"github.com/catga-go/catga/modules/natsmod"
@@ -72,11 +73,8 @@ func TestStart_WaitsForAServerThatIsNotUpYet(t *testing.T) {
 		}
 	}()
 
-	for hs.Addr() == "" {
-		if time.Since(began) > 3*time.Second {
-			t.Fatal("the HTTP server is not listening 3s into a start waiting for NATS")
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !catgatest.Poll(time.Until(began.Add(3*time.Second)), func() bool { return hs.Addr() != "" }) {
+		t.Fatal("the HTTP server is not listening 3s into a start waiting for NATS")
 	}
 	base := "http://" + hs.Addr()
 	for time.Since(began) < 5*time.Second {
@@ -191,13 +189,7 @@ func TestSubscribe_AtStartWaitsForTheServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.Shutdown()
-	deadline := time.Now().Add(3 * time.Second)
-	for tr.Check(context.Background()) == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("the transport still reads connected 3s after the server stopped")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	catgatest.Eventually(t, 3*time.Second, "the transport still reads connected", func() bool { return tr.Check(context.Background()) != nil })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	started := make(chan error, 1)

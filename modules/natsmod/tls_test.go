@@ -19,6 +19,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
+	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/modules/natsmod"
 	"github.com/catga-go/catga/modules/natsmod/natstest"
@@ -137,19 +138,16 @@ func sealedBus(t *testing.T, tr cqrs.Transport, service string) (*cqrs.Bus, <-ch
 // it saw on the way, for the caller to inspect.
 func publishSealed(t *testing.T, bus *cqrs.Bus, got <-chan int, n int) (errs []error) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	if !catgatest.Poll(15*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
 		err := bus.Publish(ctx, Sealed{N: n})
-		cancel()
-		if err == nil {
-			break
+		if err != nil {
+			errs = append(errs, err)
 		}
-		errs = append(errs, err)
-		if time.Now().After(deadline) {
-			t.Fatalf("publish %d: %v", n, err)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return err == nil
+	}) {
+		t.Fatalf("publish %d: %v", n, errs[len(errs)-1])
 	}
 	timeout := time.After(15 * time.Second)
 	for {

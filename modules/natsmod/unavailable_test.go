@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/modules/natsmod/natstest"
 )
@@ -22,13 +23,7 @@ func TestCalls_ServerDownIsUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.Shutdown()
-	deadline := time.Now().Add(3 * time.Second)
-	for tr.Check(context.Background()) == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("the transport still reads connected 3s after the server stopped")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	catgatest.Eventually(t, 3*time.Second, "the transport still reads connected", func() bool { return tr.Check(context.Background()) != nil })
 	calls := []struct {
 		name string
 		call func(context.Context) error

@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/modules/redismod/redistest"
 )
@@ -43,9 +44,9 @@ func counter(t *testing.T, tr cqrs.Transport, service, instance string) (*sync.M
 
 func waitAll(t *testing.T, mu *sync.Mutex, got map[int]int, want []int, within time.Duration) (lost []int, dups int) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
+	catgatest.Poll(within, func() bool {
 		mu.Lock()
+		defer mu.Unlock()
 		lost, dups = nil, 0
 		for _, n := range want {
 			switch c := got[n]; {
@@ -55,12 +56,9 @@ func waitAll(t *testing.T, mu *sync.Mutex, got map[int]int, want []int, within t
 				dups += c - 1
 			}
 		}
-		mu.Unlock()
-		if len(lost) == 0 || time.Now().After(deadline) {
-			return lost, dups
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return len(lost) == 0
+	})
+	return lost, dups
 }
 
 func tickEnv(n int) *cqrs.Envelope {
@@ -145,9 +143,8 @@ func TestRedisRestart_ThreeTimes_AOFAlwaysLosesNothingAcknowledged(t *testing.T)
 	const restarts = 3
 	var at []int64
 	for r := 1; r <= restarts; r++ {
-		for ackedN.Load() < int64(r*total/(restarts+1)) {
-			time.Sleep(5 * time.Millisecond)
-		}
+		catgatest.Eventually(t, time.Minute, fmt.Sprintf("not %d of %d publishes acknowledged before restart %d", r*total/(restarts+1), total, r),
+			func() bool { return ackedN.Load() >= int64(r*total/(restarts+1)) })
 		at = append(at, ackedN.Load())
 		srv.Kill()
 		time.Sleep(300 * time.Millisecond)

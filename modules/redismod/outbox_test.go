@@ -16,6 +16,7 @@ import (
 	"go.uber.org/fx/fxtest"
 
 	"github.com/catga-go/catga"
+	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/cqrs/memory"
 	"github.com/catga-go/catga/cqrs/outbox"
@@ -128,17 +129,6 @@ func obDeliver(t *testing.T, tr cqrs.Transport, n int) string {
 	return env.ID
 }
 
-func obWait(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after 20 s: %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func obInt(t *testing.T, rdb redis.UniversalClient, key string) int {
 	t.Helper()
 	n, err := rdb.Get(context.Background(), key).Int()
@@ -182,7 +172,7 @@ func TestOutboxTx_RedeliveryAfterCommitIsSkipped(t *testing.T) {
 	bus = b
 	close(ready)
 	obDeliver(t, tr, 2)
-	obWait(t, "a run committed", func() bool { return obInt(t, o.Client(), o.Key("charges", "o1")) == 1 })
+	catgatest.Eventually(t, 20*time.Second, "a run committed", func() bool { return obInt(t, o.Client(), o.Key("charges", "o1")) == 1 })
 	time.Sleep(300 * time.Millisecond) // the second delivery settles
 	if n := obInt(t, o.Client(), o.Key("charges", "o1")); n != 1 {
 		t.Fatalf("%d effects of one message delivered twice, want 1", n)
@@ -220,7 +210,7 @@ func TestOutboxTx_FailureLeavesNoStateMarkOrMessageAndTheRedeliveryRuns(t *testi
 	bus = b
 	close(ready)
 	obDeliver(t, tr, 1)
-	obWait(t, "the redelivery committed", func() bool { return obInt(t, o.Client(), o.Key("charges", "o1")) == 1 })
+	catgatest.Eventually(t, 20*time.Second, "the redelivery committed", func() bool { return obInt(t, o.Client(), o.Key("charges", "o1")) == 1 })
 	if len(leftBehind) != 0 {
 		t.Fatalf("after the failed run, keys %v exist; want none (no state, no mark, no outbox entry)", leftBehind)
 	}
@@ -247,7 +237,7 @@ func TestOutboxTx_ConcurrentDeliveriesOfOneMessageHaveOneEffect(t *testing.T) {
 		return nil
 	})
 	obDeliver(t, tr, 2)
-	obWait(t, "committed", func() bool { return obInt(t, o.Client(), o.Key("charges", "o1")) >= 1 })
+	catgatest.Eventually(t, 20*time.Second, "committed", func() bool { return obInt(t, o.Client(), o.Key("charges", "o1")) >= 1 })
 	time.Sleep(300 * time.Millisecond)
 	if n := obInt(t, o.Client(), o.Key("charges", "o1")); n != 1 {
 		t.Fatalf("%d effects of two concurrent deliveries of one message, want 1", n)
@@ -426,7 +416,7 @@ func TestOutboxTx_CommitWakesTheRelay(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = relay.Stop(context.Background()) })
-	obWait(t, "the relay leads", relay.Leading)
+	catgatest.Eventually(t, 20*time.Second, "the relay leads", relay.Leading)
 	time.Sleep(50 * time.Millisecond) // its first pass is over: it waits for a wake or the poll
 	bus, err := cqrs.New(cqrs.Options{Service: "orders", Instance: "i1", Transport: rec})
 	if err != nil {
@@ -439,7 +429,7 @@ func TestOutboxTx_CommitWakesTheRelay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	obWait(t, "relayed", func() bool { return len(rec.Got()) == 1 })
+	catgatest.Eventually(t, 20*time.Second, "relayed", func() bool { return len(rec.Got()) == 1 })
 	if took := time.Since(start); took > time.Second {
 		t.Fatalf("relayed %v after the commit, want well under the %v poll: the commit wakes the relay", took, poll)
 	}
@@ -498,7 +488,7 @@ func TestOutboxTx_ExecReplyLostIsOutcomeUnknown(t *testing.T) {
 	}
 	direct := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	defer direct.Close()
-	obWait(t, "the EXEC committed", func() bool { return direct.Exists(context.Background(), o.Key("order", "o1")).Val() == 1 })
+	catgatest.Eventually(t, 20*time.Second, "the EXEC committed", func() bool { return direct.Exists(context.Background(), o.Key("order", "o1")).Val() == 1 })
 }
 
 // A command that fails inside EXEC does not roll the others back: Tx says
@@ -603,7 +593,7 @@ func obE2E(t *testing.T, direct bool) {
 		}
 		return n, dups
 	}
-	obWait(t, "every order confirmed", func() bool { n, _ := count(); return n == orders })
+	catgatest.Eventually(t, 20*time.Second, "every order confirmed", func() bool { n, _ := count(); return n == orders })
 	time.Sleep(300 * time.Millisecond)
 	if n, dups := count(); n != orders || dups != 0 {
 		t.Fatalf("%d orders confirmed with %d duplicates, want %d once each", n, dups, orders)
@@ -781,7 +771,7 @@ func TestOutboxStore_UnreadableEntryIsBuried(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = relay.Stop(context.Background()) })
-	obWait(t, "the outbox empty", func() bool { return obDepth(t, o) == 0 })
+	catgatest.Eventually(t, 20*time.Second, "the outbox empty", func() bool { return obDepth(t, o) == 0 })
 	if got := rec.Got(); len(got) != 1 || got[0].Topic.Name != "TxConfirmed" {
 		t.Fatalf("published %v, want only TxConfirmed", got)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/internal/faultproxy"
 	"github.com/catga-go/catga/modules/redismod"
@@ -86,22 +87,18 @@ func throughProxy(t *testing.T, srv *redistest.Server, readTimeout time.Duration
 func expectLen(t *testing.T, rdb redis.Cmdable, key string, want int64, within time.Duration) {
 	t.Helper()
 	ctx := context.Background()
-	deadline := time.Now().Add(within)
-	for {
-		n, err := rdb.XLen(ctx, key).Result()
-		if err != nil {
+	var n int64
+	if !catgatest.Poll(within, func() bool {
+		var err error
+		if n, err = rdb.XLen(ctx, key).Result(); err != nil {
 			t.Fatal(err)
 		}
 		if n > want {
 			t.Fatalf("%s holds %d entries, want %d", key, n, want)
 		}
-		if n == want {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s holds %d entries after %v, want %d", key, n, within, want)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return n == want
+	}) {
+		t.Fatalf("%s holds %d entries after %v, want %d", key, n, within, want)
 	}
 	time.Sleep(time.Second)
 	if n, _ := rdb.XLen(ctx, key).Result(); n != want {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/modules/redismod/redistest"
 )
 
@@ -25,20 +26,11 @@ func TestCheck_FollowsTheServer(t *testing.T) {
 		t.Fatalf("check with the server up: %v", err)
 	}
 	srv.Kill()
-	start := time.Now()
-	for check() == nil {
-		if time.Since(start) > 2*time.Second {
-			t.Fatal("check still passes 2s after the server died")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	catgatest.Eventually(t, 2*time.Second, "check still passes after the server died", func() bool { return check() != nil })
 	srv.StartAgain(t)
-	deadline := time.Now().Add(10 * time.Second)
-	for check() != nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("check still fails 10s after the server returned: %v", check())
-		}
-		time.Sleep(50 * time.Millisecond)
+	var err error
+	if !catgatest.Poll(10*time.Second, func() bool { err = check(); return err == nil }) {
+		t.Fatalf("check still fails 10s after the server returned: %v", err)
 	}
 	// The group was in memory only (no AOF): the reader makes it again.
 	if err := tr.Publish(context.Background(), tickTopic, tickEnv(1)); err != nil {

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/fx/fxtest"
 
 	"github.com/catga-go/catga"
+	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/cqrs"
 	httpmod "github.com/catga-go/catga/modules/http"
 	"github.com/catga-go/catga/modules/redismod"
@@ -72,11 +73,8 @@ func TestStart_WaitsForAServerThatIsNotUpYet(t *testing.T) {
 		}
 	}()
 
-	for hs.Addr() == "" {
-		if time.Since(began) > 3*time.Second {
-			t.Fatal("the HTTP server is not listening 3s into a start waiting for Redis")
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !catgatest.Poll(time.Until(began.Add(3*time.Second)), func() bool { return hs.Addr() != "" }) {
+		t.Fatal("the HTTP server is not listening 3s into a start waiting for Redis")
 	}
 	base := "http://" + hs.Addr()
 	for time.Since(began) < 5*time.Second {
@@ -108,13 +106,7 @@ func TestStart_WaitsForAServerThatIsNotUpYet(t *testing.T) {
 	}
 	t.Logf("started %v after Redis came up", time.Since(up).Round(time.Millisecond))
 	defer app.RequireStop()
-	deadline := time.Now().Add(5 * time.Second)
-	for statusOf(base+"/ready") != http.StatusOK {
-		if time.Now().After(deadline) {
-			t.Fatal("/ready not 200 within 5s of start")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	catgatest.Eventually(t, 5*time.Second, "/ready not 200 since the start", func() bool { return statusOf(base+"/ready") == http.StatusOK })
 
 	pctx, pcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer pcancel()

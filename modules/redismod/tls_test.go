@@ -26,6 +26,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/modules/redismod"
 	"github.com/catga-go/catga/modules/redismod/redistest"
@@ -173,8 +174,7 @@ func (s *tlsRedis) start() (said string, err error) {
 	caPEM, _ := os.ReadFile(s.pki.CA)
 	pool.AppendCertsFromPEM(caPEM)
 	probe := &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	if catgatest.Poll(10*time.Second, func() bool {
 		d := &net.Dialer{Timeout: 200 * time.Millisecond}
 		if c, err := tls.DialWithDialer(d, "tcp", s.addr(), probe); err == nil {
 			_ = c.SetDeadline(time.Now().Add(time.Second))
@@ -182,23 +182,24 @@ func (s *tlsRedis) start() (said string, err error) {
 			line, _ := bufio.NewReader(c).ReadString('\n')
 			c.Close()
 			if strings.HasPrefix(line, "+PONG") || strings.HasPrefix(line, "-NOAUTH") {
-				return "", nil
+				return true
 			}
 		}
 		select {
 		case <-s.done:
 			s.cmd = nil
 			log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
-			said := s.out.String() + string(log)
-			return said, fmt.Errorf("TLS redis-server exited at start:\n%s", said)
+			said = s.out.String() + string(log)
+			err = fmt.Errorf("TLS redis-server exited at start:\n%s", said)
+			return true
 		default:
+			return false
 		}
-		if time.Now().After(deadline) {
-			s.stop()
-			return "", fmt.Errorf("TLS redis-server on %s not ready within 10s", s.addr())
-		}
-		time.Sleep(10 * time.Millisecond)
+	}) {
+		return said, err // err is nil, said empty, if it answered
 	}
+	s.stop()
+	return "", fmt.Errorf("TLS redis-server on %s not ready within 10s", s.addr())
 }
 
 func (s *tlsRedis) addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
@@ -250,19 +251,16 @@ func sealedBus(t *testing.T, tr cqrs.Transport, service string) (*cqrs.Bus, <-ch
 // it saw on the way, for the caller to inspect.
 func publishSealed(t *testing.T, bus *cqrs.Bus, got <-chan int, n int) (errs []error) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	if !catgatest.Poll(15*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
 		err := bus.Publish(ctx, Sealed{N: n})
-		cancel()
-		if err == nil {
-			break
+		if err != nil {
+			errs = append(errs, err)
 		}
-		errs = append(errs, err)
-		if time.Now().After(deadline) {
-			t.Fatalf("publish %d: %v", n, err)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return err == nil
+	}) {
+		t.Fatalf("publish %d: %v", n, errs[len(errs)-1])
 	}
 	timeout := time.After(15 * time.Second)
 	for {

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/modules/natsmod/natstest"
 	"github.com/catga-go/catga/modules/pgmod/pgtest"
 )
@@ -122,13 +123,12 @@ func startServiceTo(t *testing.T, service, replica, stdoutFile string, env ...st
 		p.exited <- p.cmd.Wait()
 	}()
 	t.Cleanup(func() { p.stop(t) })
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	if !catgatest.Poll(30*time.Second, func() bool {
 		resp, err := http.Get("http://" + p.addr + "/ready")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return p
+				return true
 			}
 		}
 		select {
@@ -137,11 +137,11 @@ func startServiceTo(t *testing.T, service, replica, stdoutFile string, env ...st
 			t.Fatalf("%s exited (%v) before it was ready:\n%s", p.name, err, p.output())
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready within 30s:\n%s", p.name, p.output())
-		}
-		time.Sleep(50 * time.Millisecond)
+		return false
+	}) {
+		t.Fatalf("%s not ready within 30s:\n%s", p.name, p.output())
 	}
+	return p
 }
 
 func (p *proc) output() string {
@@ -271,15 +271,13 @@ func waitOrders(t *testing.T, orderBases []string, cases []orderCase, ids []stri
 	var paid []string
 	deadline := time.Now().Add(90 * time.Second)
 	for i, id := range ids {
-		for {
-			o, code := getOrder(t, orderBases[(i+1)%len(orderBases)], id)
-			if code == http.StatusOK && o.Status == cases[i].want {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("order %d (%s): status %q (%d), want %q", i, id, o.Status, code, cases[i].want)
-			}
-			time.Sleep(20 * time.Millisecond)
+		var o order
+		var code int
+		if !catgatest.Poll(time.Until(deadline), func() bool {
+			o, code = getOrder(t, orderBases[(i+1)%len(orderBases)], id)
+			return code == http.StatusOK && o.Status == cases[i].want
+		}) {
+			t.Fatalf("order %d (%s): status %q (%d), want %q", i, id, o.Status, code, cases[i].want)
 		}
 		if cases[i].want == "shipped" {
 			paid = append(paid, id)

@@ -18,6 +18,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/devhost"
 )
 
@@ -131,21 +132,18 @@ func TestAppHost_RunsTheWholeSystem(t *testing.T) {
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for id, state := range want {
-		for {
+		var o order
+		if !catgatest.Poll(time.Until(deadline), func() bool {
 			resp, err := client.Get("http://" + orderAddrs[1] + "/orders/" + id)
 			if err != nil {
 				t.Fatal(err)
 			}
-			var o order
+			o = order{}
 			_ = json.NewDecoder(resp.Body).Decode(&o)
 			resp.Body.Close()
-			if o.Status == state {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("order %s is %q, want %q", id, o.Status, state)
-			}
-			time.Sleep(20 * time.Millisecond)
+			return o.Status == state
+		}) {
+			t.Fatalf("order %s is %q, want %q", id, o.Status, state)
 		}
 	}
 
@@ -154,21 +152,17 @@ func TestAppHost_RunsTheWholeSystem(t *testing.T) {
 	if err := syscall.Kill(victim.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	deadline = time.Now().Add(30 * time.Second)
-	for {
-		var now devhost.Status
+	var now devhost.Status
+	if !catgatest.Poll(30*time.Second, func() bool {
+		now = devhost.Status{}
 		for _, s := range h.Status() {
 			if s.Service == victim.Service && s.Replica == victim.Replica {
 				now = s
 			}
 		}
-		if now.Restarts == 1 && now.Ready && now.PID != victim.PID {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s/%d not restarted: %+v", victim.Service, victim.Replica, now)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return now.Restarts == 1 && now.Ready && now.PID != victim.PID
+	}) {
+		t.Fatalf("%s/%d not restarted: %+v", victim.Service, victim.Replica, now)
 	}
 	if !strings.Contains(out.String(), "RESTARTS") || !strings.Contains(out.String(), fmt.Sprintf("%s/%d", victim.Service, victim.Replica)) {
 		t.Errorf("the output has no status table or no line of the restarted replica")
@@ -176,16 +170,14 @@ func TestAppHost_RunsTheWholeSystem(t *testing.T) {
 
 	// The dashboard, loaded in headless Chromium.
 	<-h.Ready()
-	for {
-		all := true
+	catgatest.Eventually(t, 30*time.Second, "not every replica ready again", func() bool {
 		for _, s := range h.Status() {
-			all = all && s.Ready
+			if !s.Ready {
+				return false
+			}
 		}
-		if all {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return true
+	})
 	dom, err := exec.Command(chromium(t), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--user-data-dir="+t.TempDir(),
 		"--dump-dom", "http://"+h.DashboardAddr()+"/").Output()

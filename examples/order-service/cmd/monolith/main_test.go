@@ -14,6 +14,7 @@ import (
 	"go.uber.org/fx/fxtest"
 	"go.uber.org/goleak"
 
+	"github.com/catga-go/catga/catgatest"
 	httpmod "github.com/catga-go/catga/modules/http"
 )
 
@@ -79,23 +80,23 @@ func createOrder(t *testing.T, base, body string) string {
 // waitStatus polls the order until it reaches want or the time is up.
 func waitStatus(t *testing.T, base, id, want string) order {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		code, _, b := do(t, http.MethodGet, base+"/orders/"+id, "")
-		var o order
-		if code == http.StatusOK {
-			if err := json.Unmarshal(b, &o); err != nil {
-				t.Fatal(err)
-			}
-			if o.Status == want {
-				return o
-			}
+	var o order
+	var code int
+	var b []byte
+	if !catgatest.Poll(5*time.Second, func() bool {
+		o = order{}
+		code, _, b = do(t, http.MethodGet, base+"/orders/"+id, "")
+		if code != http.StatusOK {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("order %s: status %q (%d %s), want %q", id, o.Status, code, b, want)
+		if err := json.Unmarshal(b, &o); err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(5 * time.Millisecond)
+		return o.Status == want
+	}) {
+		t.Fatalf("order %s: status %q (%d %s), want %q", id, o.Status, code, b, want)
 	}
+	return o
 }
 
 func events(o order) []string {

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/catga-go/catga/catgatest"
 )
 
 func freeAddr(t *testing.T) string {
@@ -50,19 +52,14 @@ func TestProcess_ServesThenDrainsOnSIGTERM(t *testing.T) {
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	base := "http://" + addr
 
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if resp, err := http.Get(base + "/ready"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
+	catgatest.Eventually(t, 10*time.Second, "the monolith never became ready", func() bool {
+		resp, err := http.Get(base + "/ready")
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the monolith never became ready")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
 	id := createOrder(t, base, `{"customer_id":"c1","items":[{"sku":"A","qty":2,"price_cents":500}]}`)
 	start := time.Now()
 	waitStatus(t, base, id, "shipped")
@@ -75,18 +72,15 @@ func TestProcess_ServesThenDrainsOnSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	saw503 := false
-	for time.Since(start) < 10*time.Second {
+	catgatest.Poll(time.Until(start.Add(10*time.Second)), func() bool {
 		resp, err := http.Get(base + "/ready")
 		if err != nil {
-			break // the server is gone
+			return true // the server is gone
 		}
 		resp.Body.Close()
-		if resp.StatusCode == http.StatusServiceUnavailable {
-			saw503 = true
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		saw503 = resp.StatusCode == http.StatusServiceUnavailable
+		return saw503
+	})
 	http.DefaultClient.CloseIdleConnections()
 	err := cmd.Wait()
 	for range logs {

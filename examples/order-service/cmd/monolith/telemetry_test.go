@@ -17,6 +17,7 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
 
+	"github.com/catga-go/catga/catgatest"
 	httpmod "github.com/catga-go/catga/modules/http"
 )
 
@@ -43,14 +44,7 @@ func TestTrace_OneOrderIsOneTrace(t *testing.T) {
 		"publish OrderCreated", "process OrderCreated", "publish StockReserved", "process StockReserved",
 		"publish PaymentCompleted", "process PaymentCompleted", "publish OrderShipped", "process OrderShipped"}
 	var spans tracetest.SpanStubs
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		spans = exp.GetSpans()
-		if hasAll(spans, want) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	catgatest.Poll(5*time.Second, func() bool { spans = exp.GetSpans(); return hasAll(spans, want) })
 	byName := map[string]tracetest.SpanStub{}
 	for _, s := range spans {
 		if _, seen := byName[s.Name]; !seen {
@@ -142,22 +136,16 @@ func TestMetrics_AfterTenOrders(t *testing.T) {
 	// Each event is handled by two modules in the monolith but one: OrderShipped.
 	want := map[string]float64{"CreateOrder": 10, "OrderCreated": 20, "StockReserved": 20, "PaymentCompleted": 20, "OrderShipped": 10}
 	var got map[string]float64
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	if !catgatest.Poll(5*time.Second, func() bool {
 		got = handledOK(t, base)
-		done := true
 		for k, v := range want {
 			if got[k] != v {
-				done = false
+				return false
 			}
 		}
-		if done {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("catga_messages_handled_total ok: %v, want %v", got, want)
-		}
-		time.Sleep(10 * time.Millisecond)
+		return true
+	}) {
+		t.Fatalf("catga_messages_handled_total ok: %v, want %v", got, want)
 	}
 	text := metricsText(t, base)
 	for _, name := range []string{"catga_handler_duration_seconds_bucket", "catga_messages_in_flight", "http_server_request_duration_seconds"} {
