@@ -3,13 +3,12 @@ package memory
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/catga-go/catga/cqrs"
-	"github.com/catga-go/catga/internal/inflight"
+	"github.com/catga-go/catga/internal/consumer"
 )
 
 // Transport is one connection to a Broker.
@@ -179,7 +178,7 @@ func (t *Transport) ReplayDeadLetter(ctx context.Context, id string) error {
 // kept), and the requests it answers.
 type subscription struct {
 	t       *Transport
-	h       inflight.Handlers // the handlers' context, its drain and Close's wait
+	h       consumer.Handlers // the handlers' context, its drain and Close's wait
 	stop    chan struct{}
 	sem     chan struct{} // requests in flight
 	work    chan task
@@ -202,7 +201,7 @@ func newSubscription(t *Transport, concurrency int) *subscription {
 	if concurrency <= 0 {
 		concurrency = cqrs.DefaultConcurrency
 	}
-	return &subscription{t: t, h: inflight.New(), stop: make(chan struct{}), sem: make(chan struct{}, concurrency),
+	return &subscription{t: t, h: consumer.NewHandlers(), stop: make(chan struct{}), sem: make(chan struct{}, concurrency),
 		work: make(chan task), conc: concurrency}
 }
 
@@ -329,49 +328,6 @@ func (d *delivery) DeadLetter(_ context.Context, dl *cqrs.DeadLetter) error {
 		return errSettled
 	}
 	return d.b.addDeadLetter(dl)
-}
-
-// server is one instance serving one topic.
-type server struct {
-	sub *subscription
-	h   cqrs.RequestHandler
-}
-
-// call runs the handler in the server's subscription and waits for its
-// reply until ctx ends; a late reply is dropped with its goroutine.
-func (s *server) call(ctx context.Context, env *cqrs.Envelope) (*cqrs.Reply, error) {
-	select {
-	case s.sub.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("memory: %s %s: %w", env.Kind, env.Name, ctx.Err())
-	case <-s.sub.stop:
-		return nil, cqrs.ErrClosed
-	}
-	hctx, cancel := s.sub.h.Context(), context.CancelFunc(func() {})
-	if dl, ok := ctx.Deadline(); ok {
-		hctx, cancel = context.WithDeadline(hctx, dl)
-	}
-	replies := make(chan *cqrs.Reply, 1)
-	s.sub.wg.Add(1)
-	go func() {
-		defer s.sub.wg.Done()
-		defer func() { <-s.sub.sem }()
-		defer cancel()
-		env.Attempt = 1
-		replies <- s.h.HandleRequest(hctx, env)
-	}()
-	select {
-	case r := <-replies:
-		if err := ctx.Err(); err != nil { // it came as the deadline passed: late
-			return nil, fmt.Errorf("memory: %s %s: %w", env.Kind, env.Name, err)
-		}
-		if r == nil {
-			return nil, cqrs.Errorf(cqrs.CodeInternal, "memory: %s %s: handler gave no reply", env.Kind, env.Name)
-		}
-		return r, nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("memory: %s %s: %w", env.Kind, env.Name, ctx.Err())
-	}
 }
 
 // System names the transport in telemetry (messaging.system).

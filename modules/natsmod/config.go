@@ -1,8 +1,6 @@
 package natsmod
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/url"
@@ -14,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/catga-go/catga/internal/redact"
+	"github.com/catga-go/catga/internal/tlsfiles"
 )
 
 // Config is natsmod's deployment data, from the environment. Its zero
@@ -143,21 +142,16 @@ func (c Config) Validate() error {
 			add("%s: must be positive, got %v", name, d)
 		}
 	}
-	if c.MaxAge < 0 || c.DLQMaxAge < 0 {
-		add("NATS_STREAM_MAX_AGE and NATS_DLQ_MAX_AGE: must not be negative")
+	check := func(bad bool, format string, args ...any) {
+		if bad {
+			add(format, args...)
+		}
 	}
-	if c.AckWait > 0 && c.AckWait < time.Second {
-		add("NATS_ACK_WAIT: at least 1s, got %v", c.AckWait)
-	}
-	if c.MaxAckPending < 1 {
-		add("NATS_MAX_ACK_PENDING: must be at least 1, got %d", c.MaxAckPending)
-	}
-	if c.FetchBatch < 1 {
-		add("NATS_FETCH_BATCH: must be at least 1, got %d", c.FetchBatch)
-	}
-	if c.PublishWindow < 1 {
-		add("NATS_PUBLISH_WINDOW: must be at least 1, got %d", c.PublishWindow)
-	}
+	check(c.MaxAge < 0 || c.DLQMaxAge < 0, "NATS_STREAM_MAX_AGE and NATS_DLQ_MAX_AGE: must not be negative")
+	check(c.AckWait > 0 && c.AckWait < time.Second, "NATS_ACK_WAIT: at least 1s, got %v", c.AckWait)
+	check(c.MaxAckPending < 1, "NATS_MAX_ACK_PENDING: must be at least 1, got %d", c.MaxAckPending)
+	check(c.FetchBatch < 1, "NATS_FETCH_BATCH: must be at least 1, got %d", c.FetchBatch)
+	check(c.PublishWindow < 1, "NATS_PUBLISH_WINDOW: must be at least 1, got %d", c.PublishWindow)
 	return errors.Join(errs...)
 }
 
@@ -229,24 +223,9 @@ func (c Config) options(name string) ([]nats.Option, error) {
 		opts = append(opts, nats.Token(c.Token))
 	}
 	if c.TLSCA != "" || c.TLSCert != "" {
-		tc := &tls.Config{MinVersion: tls.VersionTLS12}
-		if c.TLSCA != "" {
-			pem, err := os.ReadFile(c.TLSCA)
-			if err != nil {
-				return nil, fmt.Errorf("NATS_TLS_CA: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("NATS_TLS_CA: %s holds no PEM certificate", c.TLSCA)
-			}
-			tc.RootCAs = pool
-		}
-		if c.TLSCert != "" {
-			cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
-			if err != nil {
-				return nil, fmt.Errorf("NATS_TLS_CERT and NATS_TLS_KEY: %w", err)
-			}
-			tc.Certificates = []tls.Certificate{cert}
+		tc, err := tlsfiles.Load(nil, "NATS_TLS", c.TLSCA, c.TLSCert, c.TLSKey)
+		if err != nil {
+			return nil, err
 		}
 		opts = append(opts, nats.Secure(tc))
 	}

@@ -93,7 +93,7 @@
 // only waiting on another instance's idempotency claim is given back too
 // (cqrs.WithDrain). Each pull is one request (a Fetch) of up to the batch,
 // issued when the previous one has ended: nats.go's Messages iterator can
-// miss issuing its next request (see pull in subscribe.go), which stalled a
+// miss issuing its next request (see pull in fetch.go), which stalled a
 // consumer of concurrency 1 for seconds at a time. A pull request expires
 // after 5 s (nats.go's default is 30 s), with a 2 s idle heartbeat, so a
 // pull the server lost is noticed and reissued within seconds rather than

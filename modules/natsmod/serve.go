@@ -12,13 +12,13 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/catga-go/catga/cqrs"
-	"github.com/catga-go/catga/internal/inflight"
+	"github.com/catga-go/catga/internal/consumer"
 )
 
 // service is a running Serve: queue subscriptions per endpoint.
 type service struct {
 	t    *Transport
-	h    inflight.Handlers
+	h    consumer.Handlers
 	subs []*nats.Subscription
 	once sync.Once
 	err  error
@@ -48,7 +48,7 @@ func (t *Transport) Serve(ctx context.Context, s cqrs.Service) (cqrs.Subscriber,
 		conc = cqrs.DefaultConcurrency
 	}
 	per := max(1, min(conc, 2*runtime.GOMAXPROCS(0), 8))
-	srv := &service{t: t, h: inflight.New()}
+	srv := &service{t: t, h: consumer.NewHandlers()}
 	for _, ep := range s.Endpoints {
 		h, topic := ep.Handler, ep.Topic
 		for range per {

@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -239,16 +240,13 @@ func (t *Transport) Close(ctx context.Context) error {
 		idle = make(chan struct{})
 		t.idle = idle
 	}
-	var closers []cqrs.Subscriber
-	for s := range t.subs {
-		closers = append(closers, s)
-	}
-	for s := range t.srvs {
-		closers = append(closers, s)
-	}
+	subs, srvs := slices.Collect(maps.Keys(t.subs)), slices.Collect(maps.Keys(t.srvs))
 	t.mu.Unlock()
 	var errs []error
-	for _, s := range closers {
+	for _, s := range subs {
+		errs = append(errs, s.Close(ctx))
+	}
+	for _, s := range srvs {
 		errs = append(errs, s.Close(ctx))
 	}
 	if nc == nil {
@@ -293,10 +291,7 @@ func (t *Transport) MaxPayload() int {
 func (t *Transport) Check(ctx context.Context) error {
 	t.mu.Lock()
 	nc := t.nc
-	subs := make([]*subscription, 0, len(t.subs))
-	for s := range t.subs {
-		subs = append(subs, s)
-	}
+	subs := slices.Collect(maps.Keys(t.subs))
 	t.mu.Unlock()
 	if nc == nil {
 		return errors.New("natsmod: not connected")
@@ -321,147 +316,12 @@ func (t *Transport) Check(ctx context.Context) error {
 	return nil
 }
 
-// subject returns a topic's durable subject: <prefix>.events.<Name>.
-func (t *Transport) subject(topic cqrs.Topic) string { return topic.Subject(t.cfg.Prefix) }
-
-// requestSubject returns a topic's request subject, <prefix>.rpc.commands.<Name>:
-// a stream that captures a subject answers requests to it with its own
-// publish ack, so requests use subjects no stream captures.
-func (t *Transport) requestSubject(topic cqrs.Topic) string {
-	return t.cfg.Prefix + ".rpc." + topic.Kind.Plural() + "." + topic.Name
-}
-
-// headersOf returns env's headers as NATS headers. What the receiver can
-// tell by itself is left out: the id travels once, as Nats-Msg-Id (which
-// JetStream dedups on); the kind is the subject's; JSON is the content type
-// when none is named; a correlation equal to the id is implied.
-func headersOf(env *cqrs.Envelope) nats.Header {
-	h := make(nats.Header, 8)
-	env.EachHeader(func(k, v string) {
-		switch {
-		case k == cqrs.HeaderID:
-			k = jetstream.MsgIDHeader
-		case k == cqrs.HeaderKind,
-			k == cqrs.HeaderContentType && v == defaultContentType,
-			k == cqrs.HeaderCorrelationID && v == env.ID:
-			return
-		}
-		h[k] = []string{v}
-	})
-	return h
-}
-
-const defaultContentType = "application/json"
-
-// requestHeaders are headersOf less the type too: a request's subject
-// names it.
-func requestHeaders(env *cqrs.Envelope) nats.Header {
-	h := headersOf(env)
-	delete(h, cqrs.HeaderName)
-	return h
-}
-
-// envelopeOf reads the envelope headersOf wrote, of a message of kind.
-func envelopeOf(h nats.Header, data []byte, kind cqrs.Kind) (*cqrs.Envelope, error) {
-	return envelopeOfTopic(h, data, cqrs.Topic{Kind: kind})
-}
-
-// envelopeOfTopic reads an envelope, taking what the headers leave out from
-// topic: its kind, and its name when the headers name none (a request).
-func envelopeOfTopic(h nats.Header, data []byte, topic cqrs.Topic) (*cqrs.Envelope, error) {
-	kind := topic.Kind
-	id := h.Get(cqrs.HeaderID) // set when Nats-Msg-Id is not the envelope's (a replay)
-	if id == "" {
-		id = h.Get(jetstream.MsgIDHeader)
-	}
-	return cqrs.ParseHeaders(func(k string) string {
-		switch k {
-		case cqrs.HeaderID:
-			return id
-		case cqrs.HeaderKind:
-			if v := h.Get(k); v != "" {
-				return v
-			}
-			return kind.String()
-		case cqrs.HeaderName:
-			if v := h.Get(k); v != "" {
-				return v
-			}
-			return topic.Name
-		case cqrs.HeaderContentType:
-			if v := h.Get(k); v != "" {
-				return v
-			}
-			return defaultContentType
-		case cqrs.HeaderCorrelationID:
-			if v := h.Get(k); v != "" {
-				return v
-			}
-			return id
-		}
-		return h.Get(k)
-	}, data)
-}
-
-// headerDeadline carries the caller's deadline to the responder.
-const headerDeadline = "Catga-Deadline"
-
-// Request implements cqrs.Transport over NATS request/reply: one instance
-// of the owning service's queue group answers; no responder fails at once
-// with cqrs.ErrNoHandler; ctx (or NATS_REQUEST_TIMEOUT) bounds the wait.
-// While the connection is down it fails at once with cqrs.ErrUnavailable:
-// nothing was sent, so no handler runs it later.
-func (t *Transport) Request(ctx context.Context, topic cqrs.Topic, env *cqrs.Envelope) (*cqrs.Reply, error) {
-	nc, _, err := t.conn()
-	if err != nil {
-		return nil, err
-	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, t.cfg.RequestTimeout)
-		defer cancel()
-	}
-	dl, _ := ctx.Deadline()
-	msg := &nats.Msg{Subject: t.requestSubject(topic), Header: requestHeaders(env), Data: env.Payload}
-	if st := t.status(); st != nats.CONNECTED {
-		return nil, notConnected("request", msg.Subject, st)
-	}
-	msg.Header[headerDeadline] = []string{strconv.FormatInt(dl.UnixNano(), 10)}
-	resp, err := nc.RequestMsgWithContext(ctx, msg)
-	switch {
-	case errors.Is(err, nats.ErrReconnectBufExceeded): // no reconnect buffer: refused, not sent
-		return nil, notConnected("request", msg.Subject, nats.RECONNECTING)
-	case errors.Is(err, nats.ErrNoResponders):
-		return nil, fmt.Errorf("%w for %s: no instance serves %s", cqrs.ErrNoHandler, topic, msg.Subject)
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
-		return nil, fmt.Errorf("natsmod: %s: %w", topic, context.DeadlineExceeded)
-	case errors.Is(err, nats.ErrMaxPayload):
-		return nil, &cqrs.PayloadTooLargeError{Name: topic.Name, Size: len(env.Payload), Limit: t.MaxPayload()}
-	case err != nil:
-		return nil, fmt.Errorf("natsmod: request %s: %w", msg.Subject, err)
-	}
-	if code := resp.Header.Get(cqrs.HeaderErrorCode); code != "" {
-		return &cqrs.Reply{Err: &cqrs.Error{Code: cqrs.ParseCode(code), Message: resp.Header.Get(cqrs.HeaderErrorMessage)}}, nil
-	}
-	ct := resp.Header.Get(cqrs.HeaderContentType)
-	if ct == "" {
-		ct = defaultContentType // a JSON reply carries no header at all
-	}
-	return &cqrs.Reply{ContentType: ct, Payload: resp.Data}, nil
-}
-
 // errText is err's text without c's secrets.
 func errText(err error, c Config) string {
 	if err == nil {
 		return ""
 	}
 	return scrub(err, c).Error()
-}
-
-// refetchWait is the wait before retrying a failed consumer, by attempt.
-func refetchWait(attempt int) time.Duration {
-	d := 100 * time.Millisecond << min(attempt, 6)
-	return min(d, 5*time.Second)
 }
 
 // System names the transport in telemetry (messaging.system).

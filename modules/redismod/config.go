@@ -1,8 +1,6 @@
 package redismod
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/catga-go/catga/internal/redact"
+	"github.com/catga-go/catga/internal/tlsfiles"
 )
 
 // Config is redismod's deployment data, from the environment.
@@ -184,27 +183,9 @@ func (c Config) Options() (*redis.UniversalOptions, error) {
 		o.Password = c.Password
 	}
 	if c.TLS || c.TLSCA != "" || c.TLSCert != "" {
-		tc := o.TLSConfig
-		if tc == nil {
-			tc = &tls.Config{MinVersion: tls.VersionTLS12}
-		}
-		if c.TLSCA != "" {
-			pem, err := os.ReadFile(c.TLSCA)
-			if err != nil {
-				return nil, fmt.Errorf("REDIS_TLS_CA: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("REDIS_TLS_CA: %s holds no PEM certificate", c.TLSCA)
-			}
-			tc.RootCAs = pool
-		}
-		if c.TLSCert != "" {
-			cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
-			if err != nil {
-				return nil, fmt.Errorf("REDIS_TLS_CERT and REDIS_TLS_KEY: %w", err)
-			}
-			tc.Certificates = []tls.Certificate{cert}
+		tc, err := tlsfiles.Load(o.TLSConfig, "REDIS_TLS", c.TLSCA, c.TLSCert, c.TLSKey)
+		if err != nil {
+			return nil, err
 		}
 		o.TLSConfig = tc
 	}

@@ -7,64 +7,19 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"slices"
 	"strings"
-	"time"
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
+
+	"github.com/catga-go/catga/internal/startretry"
 )
 
-// startBackoff is the wait between start attempts: 250 ms doubling to 2 s,
-// ±20 %. The cap is low because an attempt costs Redis one dial or one
-// command, and a server that comes up should be used within seconds; the
-// jitter keeps a fleet started at once from dialling in step.
-func startBackoff() *backoff.ExponentialBackOff {
-	return &backoff.ExponentialBackOff{
-		InitialInterval: 250 * time.Millisecond, RandomizationFactor: 0.2, Multiplier: 2, MaxInterval: 2 * time.Second,
-	}
-}
-
-// retryStart runs attempt until it succeeds, fails with an error marked
-// backoff.Permanent (returned as it is), or ctx ends. Each failed attempt is
-// logged at warn as msg, with its number, the wait and the error (c's
-// secrets removed). When ctx ends first the error is the last attempt's,
-// with the number of attempts and ctx's error (so errors.Is(err,
-// context.DeadlineExceeded)).
+// retryStart runs attempt with startretry.Run, its errors logged without
+// c's secrets.
 func retryStart(ctx context.Context, log *zap.Logger, c Config, msg string, attempt func(ctx context.Context) error, fields ...zap.Field) error {
-	if log == nil {
-		log = zap.NewNop()
-	}
-	began := time.Now()
-	n := 0
-	var last error
-	permanent := false
-	_, err := backoff.Retry(ctx, func() (struct{}, error) {
-		n++
-		err := attempt(ctx)
-		var p *backoff.PermanentError
-		permanent = errors.As(err, &p)
-		if err != nil && (last == nil || ctx.Err() == nil) {
-			last = err // not the attempt that ctx cut short, when there was another
-		}
-		return struct{}{}, err
-	},
-		backoff.WithBackOff(startBackoff()),
-		backoff.WithMaxElapsedTime(0), // until ctx ends
-		backoff.WithNotify(func(err error, wait time.Duration) {
-			log.Warn(msg+"; retrying", append(slices.Clip(fields),
-				zap.Int("attempt", n), zap.Duration("wait", wait), zap.String("error", scrubText(err.Error(), c)))...)
-		}),
-	)
-	if err == nil || permanent || ctx.Err() == nil || last == nil {
-		return err
-	}
-	took := time.Since(began).Round(100 * time.Millisecond)
-	if errors.Is(last, ctx.Err()) {
-		return fmt.Errorf("%w (%d attempts in %v)", last, n, took)
-	}
-	return fmt.Errorf("%w (%d attempts in %v, until the start context ended: %w)", last, n, took, ctx.Err())
+	return startretry.Run(ctx, log, func(err error) string { return scrubText(err.Error(), c) }, msg, attempt, fields...)
 }
 
 // where names c's server for errors and logs, without its password.

@@ -70,7 +70,7 @@ func (t *Transport) Serve(ctx context.Context, sp cqrs.Service) (cqrs.Subscriber
 	if sp.Group == "" || sp.Instance == "" || len(sp.Endpoints) == 0 {
 		return nil, fmt.Errorf("redismod: service needs a group, an instance and endpoints (got %q, %q, %d)", sp.Group, sp.Instance, len(sp.Endpoints))
 	}
-	s := t.newSubscription(sp.Group, sp.Instance, sp.Concurrency, true)
+	s := t.newSubscription(sp.Group, sp.Instance, sp.Concurrency)
 	member := sp.Instance + ":" + t.owner
 	var beats []string
 	for _, ep := range sp.Endpoints {
@@ -79,7 +79,7 @@ func (t *Transport) Serve(ctx context.Context, sp cqrs.Service) (cqrs.Subscriber
 			return nil, err
 		}
 		h := ep.Handler
-		s.sources = append(s.sources, &source{stream: key, reclaim: true, handle: func(ctx context.Context, e entry) { s.answer(ctx, e, h) }})
+		s.addSource(key, func(ctx context.Context, e entry) { s.answer(ctx, e, h) })
 		beats = append(beats, t.k.servers(ep.Topic))
 	}
 	beat := func(ctx context.Context) error {
@@ -93,27 +93,13 @@ func (t *Transport) Serve(ctx context.Context, sp cqrs.Service) (cqrs.Subscriber
 	if err := beat(ctx); err != nil { // served before Serve returns
 		return nil, err
 	}
-	t.mu.Lock()
-	t.srvs[s] = struct{}{}
-	t.mu.Unlock()
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		tick := time.NewTicker(heartbeatEvery)
-		defer tick.Stop()
-		for {
-			select {
-			case <-s.readCtx.Done():
-				return
-			case <-tick.C:
-				ctx, cancel := context.WithTimeout(s.readCtx, heartbeatEvery)
-				if err := beat(ctx); err != nil && s.readCtx.Err() == nil {
-					t.log.Debug("heartbeat failed", zap.String("error", err.Error()))
-				}
-				cancel()
-			}
+	s.rt.Tick(heartbeatEvery, func(stop context.Context) {
+		ctx, cancel := context.WithTimeout(stop, heartbeatEvery)
+		defer cancel()
+		if err := beat(ctx); err != nil && stop.Err() == nil {
+			t.log.Debug("heartbeat failed", zap.String("error", err.Error()))
 		}
-	}()
+	})
 	s.onClose = append(s.onClose, func() {
 		t.mu.Lock()
 		delete(t.srvs, s)
@@ -125,6 +111,9 @@ func (t *Transport) Serve(ctx context.Context, sp cqrs.Service) (cqrs.Subscriber
 		}
 	})
 	s.run()
+	t.mu.Lock()
+	t.srvs[s] = struct{}{}
+	t.mu.Unlock()
 	return s, nil
 }
 

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -119,13 +121,7 @@ func (t *Transport) Close(ctx context.Context) error {
 		return nil
 	}
 	t.closed = true
-	var subs []*subscription
-	for s := range t.subs {
-		subs = append(subs, s)
-	}
-	for s := range t.srvs {
-		subs = append(subs, s)
-	}
+	subs := t.subscriptions()
 	t.mu.Unlock()
 	var errs []error
 	for _, s := range subs {
@@ -151,13 +147,7 @@ func (t *Transport) Check(ctx context.Context) error {
 		return fmt.Errorf("redismod: ping: %w", scrub(err, t.cfg))
 	}
 	t.mu.Lock()
-	subs := make([]*subscription, 0, len(t.subs)+len(t.srvs))
-	for s := range t.subs {
-		subs = append(subs, s)
-	}
-	for s := range t.srvs {
-		subs = append(subs, s)
-	}
+	subs := t.subscriptions()
 	t.mu.Unlock()
 	for _, s := range subs {
 		if err := s.healthy(); err != nil {
@@ -165,6 +155,11 @@ func (t *Transport) Check(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// subscriptions returns the open subscriptions and services; t.mu held.
+func (t *Transport) subscriptions() []*subscription {
+	return append(slices.Collect(maps.Keys(t.subs)), slices.Collect(maps.Keys(t.srvs))...)
 }
 
 func (t *Transport) touch(stream string) {

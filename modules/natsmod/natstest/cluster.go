@@ -81,9 +81,9 @@ func (c *Cluster) hasLeader() bool {
 
 // URLs returns the client URLs, comma separated, as NATS_URL takes them.
 func (c *Cluster) URLs() string {
-	out := make([]string, len(c.Nodes))
-	for i, s := range c.Nodes {
-		out[i] = s.URL()
+	var urls []string
+	for _, s := range c.Nodes {
+		urls = append(urls, s.URL())
 	}
-	return strings.Join(out, ",")
+	return strings.Join(urls, ",")
 }

@@ -6,11 +6,12 @@ package natstest
 
 import (
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/catga-go/catga/internal/freeport"
 )
 
 // Server is an embedded nats-server.
@@ -42,15 +43,7 @@ func Start(t testing.TB, configure ...func(*server.Options)) *Server {
 	return s
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("natstest: no free port: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+func freePort(t testing.TB) int { return freeport.Get(t, "natstest") }
 
 func (s *Server) start() error {
 	if err := s.startAsync(); err != nil {

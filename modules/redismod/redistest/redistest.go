@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/catga-go/catga/internal/freeport"
 )
 
 // Binary returns the path of redis-server, or an error saying how to get it.
@@ -54,15 +56,7 @@ func Start(t testing.TB, args ...string) *Server {
 	return s
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("redistest: no free port: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+func freePort(t testing.TB) int { return freeport.Get(t, "redistest") }
 
 func (s *Server) start() error {
 	bin, err := Binary()

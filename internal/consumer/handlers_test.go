@@ -1,4 +1,4 @@
-package inflight
+package consumer
 
 import (
 	"context"
@@ -15,7 +15,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // Handlers that finish in time: Wait returns nil and the context ends after.
 func TestWait_HandlersFinish(t *testing.T) {
-	h := New()
+	h := NewHandlers()
 	var running sync.WaitGroup
 	running.Add(1)
 	go func() { defer running.Done(); time.Sleep(10 * time.Millisecond) }()
@@ -30,7 +30,7 @@ func TestWait_HandlersFinish(t *testing.T) {
 // A handler that outlives Close's context sees its own cancelled, returns,
 // and Wait reports the deadline.
 func TestWait_DeadlineCancelsHandlers(t *testing.T) {
-	h := New()
+	h := NewHandlers()
 	var running sync.WaitGroup
 	running.Add(1)
 	go func() { defer running.Done(); <-h.Context().Done() }()
@@ -43,7 +43,7 @@ func TestWait_DeadlineCancelsHandlers(t *testing.T) {
 
 // Drain reaches cqrs.Draining through the handlers' context, once.
 func TestDrain_SignalsWaitingBehaviors(t *testing.T) {
-	h := New()
+	h := NewHandlers()
 	defer h.Cancel()
 	select {
 	case <-cqrs.Draining(h.Context()):

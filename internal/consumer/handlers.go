@@ -1,9 +1,4 @@
-// Package inflight is the handler side of a transport subscription, which
-// every transport needs the same: the context its handlers run in
-// (cancellable, carrying the cqrs.WithDrain signal) and the wait of Close,
-// which lets handlers in flight finish until Close's context ends and then
-// cancels theirs.
-package inflight
+package consumer
 
 import (
 	"context"
@@ -11,16 +6,21 @@ import (
 	"github.com/catga-go/catga/cqrs"
 )
 
-// Handlers is one subscription's handler context. Its zero value is not
-// usable; make one with New.
+// Handlers is the context a subscription's handlers run in (cancellable,
+// carrying the cqrs.WithDrain signal) and the wait of its Close, which lets
+// handlers in flight finish until Close's context ends and then cancels
+// theirs. Runtime uses it; a transport that runs handlers its own way (a
+// request served in a client library's callback, the memory transport) uses
+// it alone. Its zero value is not usable; make one with NewHandlers.
 type Handlers struct {
 	ctx   context.Context
 	kill  context.CancelFunc
 	drain func()
 }
 
-// New returns a handler context with a drain signal, cancelled by Cancel.
-func New() Handlers {
+// NewHandlers returns a handler context with a drain signal, cancelled by
+// Cancel.
+func NewHandlers() Handlers {
 	ctx, kill := context.WithCancel(context.Background())
 	ctx, drain := cqrs.WithDrain(ctx)
 	return Handlers{ctx: ctx, kill: kill, drain: drain}

@@ -1,0 +1,59 @@
+package natsmod
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/catga-go/catga/cqrs"
+)
+
+// headerDeadline carries the caller's deadline to the responder.
+const headerDeadline = "Catga-Deadline"
+
+// Request implements cqrs.Transport over NATS request/reply: one instance
+// of the owning service's queue group answers; no responder fails at once
+// with cqrs.ErrNoHandler; ctx (or NATS_REQUEST_TIMEOUT) bounds the wait.
+// While the connection is down it fails at once with cqrs.ErrUnavailable:
+// nothing was sent, so no handler runs it later.
+func (t *Transport) Request(ctx context.Context, topic cqrs.Topic, env *cqrs.Envelope) (*cqrs.Reply, error) {
+	nc, _, err := t.conn()
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t.cfg.RequestTimeout)
+		defer cancel()
+	}
+	dl, _ := ctx.Deadline()
+	msg := &nats.Msg{Subject: t.requestSubject(topic), Header: requestHeaders(env), Data: env.Payload}
+	if st := t.status(); st != nats.CONNECTED {
+		return nil, notConnected("request", msg.Subject, st)
+	}
+	msg.Header[headerDeadline] = []string{strconv.FormatInt(dl.UnixNano(), 10)}
+	resp, err := nc.RequestMsgWithContext(ctx, msg)
+	switch {
+	case errors.Is(err, nats.ErrReconnectBufExceeded): // no reconnect buffer: refused, not sent
+		return nil, notConnected("request", msg.Subject, nats.RECONNECTING)
+	case errors.Is(err, nats.ErrNoResponders):
+		return nil, fmt.Errorf("%w for %s: no instance serves %s", cqrs.ErrNoHandler, topic, msg.Subject)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
+		return nil, fmt.Errorf("natsmod: %s: %w", topic, context.DeadlineExceeded)
+	case errors.Is(err, nats.ErrMaxPayload):
+		return nil, &cqrs.PayloadTooLargeError{Name: topic.Name, Size: len(env.Payload), Limit: t.MaxPayload()}
+	case err != nil:
+		return nil, fmt.Errorf("natsmod: request %s: %w", msg.Subject, err)
+	}
+	if code := resp.Header.Get(cqrs.HeaderErrorCode); code != "" {
+		return &cqrs.Reply{Err: &cqrs.Error{Code: cqrs.ParseCode(code), Message: resp.Header.Get(cqrs.HeaderErrorMessage)}}, nil
+	}
+	ct := resp.Header.Get(cqrs.HeaderContentType)
+	if ct == "" {
+		ct = defaultContentType // a JSON reply carries no header at all
+	}
+	return &cqrs.Reply{ContentType: ct, Payload: resp.Data}, nil
+}
