@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"time"
-
-	"github.com/cenkalti/backoff/v5"
 )
 
 // The shipped behaviors. Their order in the default chains, outermost first:
@@ -136,43 +134,49 @@ func Validation() Behavior {
 // RetryPolicy is in-process retrying with exponential backoff and jitter.
 type RetryPolicy struct {
 	Attempts int           // total runs; 1 or less: no retry
-	Initial  time.Duration // first wait; default 20ms
-	Max      time.Duration // longest wait; default 1s
+	Initial  time.Duration // first wait; 0: DefaultRetry's
+	Max      time.Duration // longest wait; 0: DefaultRetry's
 }
 
-// DefaultRetry runs a failed handler up to 3 times before the broker's redelivery.
-var DefaultRetry = RetryPolicy{Attempts: 3, Initial: 20 * time.Millisecond, Max: time.Second}
+// DefaultRetry runs a failed handler up to 3 times (CATGA_RETRY_ATTEMPTS)
+// before the broker's redelivery, waiting from 20ms (CATGA_RETRY_INITIAL)
+// up to 1s (CATGA_RETRY_MAX).
+var DefaultRetry = RetryPolicy{Attempts: defaults.RetryAttempts, Initial: defaults.RetryInitial, Max: defaults.RetryMax}
+
+// retryJitter varies Retry's waits by ±50%, more than the redelivery's: the
+// retries of one failure in many handlers at once should not line up.
+const retryJitter = 0.5
 
 // Retry runs the handler again after a failure that is not permanent (nor
 // ErrDraining, a message given back at shutdown), up to
-// p.Attempts runs, waiting with exponential backoff and jitter
-// (github.com/cenkalti/backoff). It returns the last error.
+// p.Attempts runs, waiting as a Backoff from p.Initial doubling up to p.Max,
+// ±50%. It returns the last error; a context that ends stops the retrying.
 func Retry(p RetryPolicy) Behavior {
 	return func(next Handler) Handler {
 		if p.Attempts <= 1 {
 			return next
 		}
+		wait := Backoff{Initial: p.Initial, Max: p.Max, Multiplier: backoffMultiplier, Jitter: retryJitter}
+		if wait.Initial <= 0 {
+			wait.Initial = DefaultRetry.Initial
+		}
+		if wait.Max <= 0 {
+			wait.Max = DefaultRetry.Max
+		}
 		return HandlerFunc(func(ctx context.Context, m Message) error {
-			eb := backoff.NewExponentialBackOff()
-			eb.InitialInterval, eb.MaxInterval, eb.Multiplier, eb.RandomizationFactor = p.Initial, p.Max, 2, 0.5
-			if eb.InitialInterval <= 0 {
-				eb.InitialInterval = 20 * time.Millisecond
-			}
-			if eb.MaxInterval <= 0 {
-				eb.MaxInterval = time.Second
-			}
-			var last error
-			_, err := backoff.Retry(ctx, func() (struct{}, error) {
-				last = next.Handle(ctx, m)
-				if last != nil && (IsPermanent(last) || errors.Is(last, ErrDraining)) {
-					return struct{}{}, backoff.Permanent(last)
+			for attempt := 1; ; attempt++ {
+				err := next.Handle(ctx, m)
+				if err == nil || attempt >= p.Attempts || IsPermanent(err) || errors.Is(err, ErrDraining) || ctx.Err() != nil {
+					return err // the handler's error, not the context's
 				}
-				return struct{}{}, last
-			}, backoff.WithBackOff(eb), backoff.WithMaxTries(uint(p.Attempts)), backoff.WithMaxElapsedTime(0))
-			if err != nil && last != nil {
-				return last // the handler's error, not the context's
+				t := time.NewTimer(wait.Delay(attempt))
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+					return err
+				}
 			}
-			return err
 		})
 	}
 }

@@ -15,15 +15,18 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// Defaults of Options and Config.
-const (
-	DefaultMaxDeliver  = 5
-	DefaultMaxPayload  = 1 << 20
-	DefaultConcurrency = 32
+// Defaults of Options and Config, read from Config's envDefault tags (see
+// Config): 5 deliveries, 1 MiB, 32 handlers in flight, 30s per delivery.
+var (
+	DefaultMaxDeliver     = defaults.MaxDeliver
+	DefaultMaxPayload     = defaults.MaxPayload
+	DefaultConcurrency    = defaults.Concurrency
+	DefaultHandlerTimeout = defaults.HandlerTimeout
 )
 
 // Backoff is an exponential delay with jitter: attempt n waits
-// Initial*Multiplier^(n-1), capped at Max, then varied by ±Jitter.
+// Initial*Multiplier^(n-1), capped at Max, then varied by ±Jitter. It is
+// the bus's one backoff: the broker's redelivery delay and Retry's waits.
 type Backoff struct {
 	Initial    time.Duration
 	Max        time.Duration
@@ -31,8 +34,13 @@ type Backoff struct {
 	Jitter     float64 // 0..1
 }
 
-// DefaultRedelivery is the broker redelivery delay after a failed delivery.
-var DefaultRedelivery = Backoff{Initial: time.Second, Max: time.Minute, Multiplier: 2, Jitter: 0.2}
+// DefaultRedelivery is the broker redelivery delay after a failed delivery:
+// from 1s (CATGA_REDELIVERY_INITIAL), doubling, up to 1m
+// (CATGA_REDELIVERY_MAX), ±20%.
+var DefaultRedelivery = Backoff{Initial: defaults.RedeliveryInitial, Max: defaults.RedeliveryMax, Multiplier: backoffMultiplier, Jitter: 0.2}
+
+// backoffMultiplier is how every wait of the bus grows: it doubles.
+const backoffMultiplier = 2
 
 // Delay returns the wait before attempt+1, after attempt failed.
 func (b Backoff) Delay(attempt int) time.Duration {

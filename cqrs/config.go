@@ -3,11 +3,25 @@ package cqrs
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
+
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/catga-go/catga/internal/envconf"
 )
 
 // Config is the bus's deployment data, read from the environment by app.
 // Its zero value takes every default.
+//
+// The `envDefault` tags below are the one place the bus's defaults are
+// written. DefaultMaxDeliver, DefaultMaxPayload, DefaultConcurrency,
+// DefaultHandlerTimeout, DefaultRetry, DefaultRedelivery and
+// DefaultIdempotencyTTL are read from them, and WithDefaults fills a
+// Config's zero fields from them, so a bus configured in Go, one read from
+// the environment and one built by New alone get the same defaults (the
+// package doc says why the tags are the source).
 type Config struct {
 	Service           string        `env:"CATGA_SERVICE"`
 	Instance          string        `env:"HOSTNAME"`
@@ -23,29 +37,75 @@ type Config struct {
 	IdempotencyTTL    time.Duration `env:"CATGA_IDEMPOTENCY_TTL" envDefault:"24h"`
 }
 
+// defaults is Config as its envDefault tags describe it.
+var defaults = envconf.MustDefaults[Config]()
+
 // WithDefaults returns c with every zero field set to its default.
 func (c Config) WithDefaults() Config {
-	def := func(v *int, d int) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	dur := func(v *time.Duration, d time.Duration) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	def(&c.MaxDeliver, DefaultMaxDeliver)
-	def(&c.MaxPayload, DefaultMaxPayload)
-	def(&c.Concurrency, DefaultConcurrency)
-	def(&c.RetryAttempts, DefaultRetry.Attempts)
-	dur(&c.HandlerTimeout, 30*time.Second)
-	dur(&c.RetryInitial, DefaultRetry.Initial)
-	dur(&c.RetryMax, DefaultRetry.Max)
-	dur(&c.RedeliveryInitial, DefaultRedelivery.Initial)
-	dur(&c.RedeliveryMax, DefaultRedelivery.Max)
-	dur(&c.IdempotencyTTL, DefaultIdempotencyTTL)
+	envconf.FillZero(&c, defaults)
 	return c
+}
+
+// NewFromConfig builds a bus from cfg without fx, as cqrs.Module does with
+// it: cfg's zero fields take their defaults and the result is validated;
+// the bus runs on t (nil: in process only) with the default dispatch and
+// delivery behaviors (DefaultDispatch, DefaultDelivery) and a MemoryInbox,
+// and regs registered. For a logger, behaviors of your own, another inbox or
+// telemetry, use cqrs.Module, or New with Options.
+func NewFromConfig(cfg Config, t Transport, regs ...Registration) (*Bus, error) {
+	o, err := cfg.options(wiring{transport: t})
+	if err != nil {
+		return nil, err
+	}
+	return New(o, regs...)
+}
+
+// wiring is what a bus takes besides its Config; cqrs.Module fills it from
+// the container.
+type wiring struct {
+	transport Transport
+	logger    *slog.Logger
+	inbox     IdempotencyStore // nil: a MemoryInbox
+	behaviors []Behavior       // the user's, inside the default ones
+	codecs    []Codec
+	tracer    trace.TracerProvider
+	meter     metric.MeterProvider
+}
+
+// options maps c, with its defaults, and w to a bus's Options: the one
+// place a Config becomes Options.
+func (c Config) options(w wiring) (Options, error) {
+	c = c.WithDefaults()
+	if err := c.Validate(); err != nil {
+		return Options{}, err
+	}
+	inbox := w.inbox
+	if inbox == nil {
+		inbox = &MemoryInbox{}
+	}
+	redelivery := DefaultRedelivery
+	redelivery.Initial, redelivery.Max = c.RedeliveryInitial, c.RedeliveryMax
+	return Options{
+		Service:   c.Service,
+		Instance:  c.Instance,
+		Transport: w.transport,
+		Codecs:    w.codecs,
+		Logger:    w.logger,
+		Dispatch:  DefaultDispatch(w.logger, w.behaviors...),
+		Delivery: DefaultDelivery(w.logger, DeliveryConfig{
+			Timeout:        c.HandlerTimeout,
+			Retry:          RetryPolicy{Attempts: c.RetryAttempts, Initial: c.RetryInitial, Max: c.RetryMax},
+			Idempotency:    inbox,
+			IdempotencyTTL: c.IdempotencyTTL,
+			Service:        c.Service,
+		}, w.behaviors...),
+		MaxDeliver:     c.MaxDeliver,
+		MaxPayload:     c.MaxPayload,
+		Redelivery:     redelivery,
+		Concurrency:    c.Concurrency,
+		TracerProvider: w.tracer,
+		MeterProvider:  w.meter,
+	}, nil
 }
 
 // Validate reports every bad field, each named by its variable.

@@ -63,6 +63,18 @@
 // idempotency, retry, recover) on the http-middleware model; Use adds
 // yours, or constructors of yours whose dependencies fx provides. A message with a Validate method is validated before its handler.
 //
+// # Configuration
+//
+// Config is the bus's deployment data (CATGA_MAX_DELIVER and the rest);
+// NewFromConfig builds a bus from it in one call, and cqrs.Module builds it
+// the same way in fx. Each default is written once, in Config's
+// `envDefault` tags: DefaultMaxDeliver, DefaultRetry, DefaultRedelivery and
+// the other Default* values and Config.WithDefaults are read from them. The
+// tags are the source, not Go constants, because reading the environment
+// needs them anyway: there an unset variable takes its default while an
+// explicit CATGA_MAX_DELIVER=0 stays 0 and Validate refuses it. One Backoff
+// computes every wait of the bus, the broker's redelivery and Retry's.
+//
 // # Transports
 //
 // Transport, Subscription, Delivery and Envelope are the contract a broker

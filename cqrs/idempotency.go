@@ -7,12 +7,15 @@ import (
 	"time"
 )
 
-// Idempotency defaults.
+// Idempotency defaults. DefaultIdempotencyTTL (24h) is read from Config's
+// envDefault tag of CATGA_IDEMPOTENCY_TTL.
 const (
-	DefaultIdempotencyTTL   = 24 * time.Hour
 	DefaultIdempotencyLease = 5 * time.Minute
 	DefaultInboxSize        = 100_000
 )
+
+// DefaultIdempotencyTTL is how long an inbox keeps a handled message's key.
+var DefaultIdempotencyTTL = defaults.IdempotencyTTL
 
 // IdempotencyState is what Claim found for a key.
 type IdempotencyState uint8

@@ -219,10 +219,6 @@ func UseCodec(c Codec) fx.Option {
 }
 
 func provide(p params) (*Bus, error) {
-	cfg := p.Config.WithDefaults()
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
 	t, err := chooseTransport(p.Transports)
 	if err != nil {
 		return nil, err
@@ -232,31 +228,19 @@ func provide(p params) (*Bus, error) {
 	for _, s := range p.Behaviors {
 		user = append(user, s.behaviors...)
 	}
-	inbox := p.Idempotency
-	if inbox == nil {
-		inbox = &MemoryInbox{}
-	}
-	return New(Options{
-		Service:   cfg.Service,
-		Instance:  cfg.Instance,
-		Transport: t,
-		Codecs:    p.Codecs,
-		Logger:    p.Logger,
-		Dispatch:  DefaultDispatch(p.Logger, user...),
-		Delivery: DefaultDelivery(p.Logger, DeliveryConfig{
-			Timeout:        cfg.HandlerTimeout,
-			Retry:          RetryPolicy{Attempts: cfg.RetryAttempts, Initial: cfg.RetryInitial, Max: cfg.RetryMax},
-			Idempotency:    inbox,
-			IdempotencyTTL: cfg.IdempotencyTTL,
-			Service:        cfg.Service,
-		}, user...),
-		MaxDeliver:     cfg.MaxDeliver,
-		MaxPayload:     cfg.MaxPayload,
-		Redelivery:     Backoff{Initial: cfg.RedeliveryInitial, Max: cfg.RedeliveryMax, Multiplier: 2, Jitter: 0.2},
-		Concurrency:    cfg.Concurrency,
-		TracerProvider: p.TracerProvider,
-		MeterProvider:  p.MeterProvider,
+	o, err := p.Config.options(wiring{
+		transport: t,
+		logger:    p.Logger,
+		inbox:     p.Idempotency,
+		behaviors: user,
+		codecs:    p.Codecs,
+		tracer:    p.TracerProvider,
+		meter:     p.MeterProvider,
 	})
+	if err != nil {
+		return nil, err
+	}
+	return New(o)
 }
 
 func chooseTransport(ts []installedTransport) (Transport, error) {

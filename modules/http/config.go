@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/catga-go/catga/internal/envconf"
 )
 
 // Config is the server's deployment data; the zero value takes defaults.
@@ -44,23 +46,16 @@ func (c Config) String() string {
 		c.Addr, c.ReadHeaderTimeout, c.ReadTimeout, c.WriteTimeout, c.IdleTimeout, c.MaxBodyBytes, c.HandlerTimeout, c.TrustedProxies, c.AdminAddr, token)
 }
 
-// WithDefaults returns c with zero fields set to their defaults.
+// defaults is Config as its envDefault tags describe it: the one place
+// the server's defaults are written.
+var defaults = envconf.MustDefaults[Config]()
+
+// WithDefaults returns c with zero fields set to their defaults: those of
+// the envDefault tags, and a HandlerTimeout of 5/6 of the WriteTimeout.
 func (c Config) WithDefaults() Config {
-	if c.Addr == "" {
-		c.Addr = ":8080"
-	}
-	dur := func(v *time.Duration, d time.Duration) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	dur(&c.ReadHeaderTimeout, 5*time.Second)
-	dur(&c.ReadTimeout, 30*time.Second)
-	dur(&c.WriteTimeout, 30*time.Second)
-	dur(&c.IdleTimeout, 120*time.Second)
-	dur(&c.HandlerTimeout, c.WriteTimeout-c.WriteTimeout/6)
-	if c.MaxBodyBytes == 0 {
-		c.MaxBodyBytes = 1 << 20
+	envconf.FillZero(&c, defaults)
+	if c.HandlerTimeout == 0 {
+		c.HandlerTimeout = c.WriteTimeout - c.WriteTimeout/6
 	}
 	return c
 }

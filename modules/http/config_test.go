@@ -5,8 +5,27 @@ import (
 	"testing"
 	"time"
 
+	"github.com/catga-go/catga/internal/envconf"
 	httpmod "github.com/catga-go/catga/modules/http"
 )
+
+// The envDefault tags are the one source of the defaults: WithDefaults
+// fills what a Config read from an empty environment holds, and derives
+// HandlerTimeout, which has no tag.
+func TestConfigWithDefaults_FromTheTags(t *testing.T) {
+	tags, err := envconf.Defaults[httpmod.Config]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := httpmod.Config{}.WithDefaults()
+	if got.HandlerTimeout != tags.WriteTimeout-tags.WriteTimeout/6 {
+		t.Errorf("HandlerTimeout %v, want 5/6 of %v", got.HandlerTimeout, tags.WriteTimeout)
+	}
+	got.HandlerTimeout = 0
+	if got != tags {
+		t.Errorf("Config{}.WithDefaults(): got %+v, the tags say %+v", got, tags)
+	}
+}
 
 func TestConfigWithDefaults_FillsZeroFields(t *testing.T) {
 	want := httpmod.Config{

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/catga-go/catga/internal/envconf"
 	"github.com/catga-go/catga/internal/redact"
 )
 
@@ -26,24 +27,13 @@ type Config struct {
 	JanitorEvery time.Duration `env:"PG_JANITOR_INTERVAL" envDefault:"10m"` // how often old inbox marks are removed
 }
 
+// defaults is Config as its envDefault tags describe it: the one place
+// pgmod's defaults are written.
+var defaults = envconf.MustDefaults[Config]()
+
 // WithDefaults returns c with every zero field set to its default.
 func (c Config) WithDefaults() Config {
-	dur := func(v *time.Duration, d time.Duration) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	if c.MaxConns == 0 {
-		c.MaxConns = 10
-	}
-	if c.OutboxBatch == 0 {
-		c.OutboxBatch = 256
-	}
-	dur(&c.ConnectTimeout, 5*time.Second)
-	dur(&c.OutboxPoll, 100*time.Millisecond)
-	dur(&c.LeadRetry, time.Second)
-	dur(&c.InboxTTL, 7*24*time.Hour)
-	dur(&c.JanitorEvery, 10*time.Minute)
+	envconf.FillZero(&c, defaults)
 	return c
 }
 
