@@ -22,9 +22,13 @@ import (
 // Config's zero fields from them, so a bus configured in Go, one read from
 // the environment and one built by New alone get the same defaults (the
 // package doc says why the tags are the source).
+//
+// Service and Instance are not read here: CATGA_SERVICE and HOSTNAME are
+// app.Config's, the one reader of each variable, and app copies them in
+// (app.LoadBusConfig). Set them yourself for a bus built in Go.
 type Config struct {
-	Service           string        `env:"CATGA_SERVICE"`
-	Instance          string        `env:"HOSTNAME"`
+	Service           string        `env:"-"` // the consumer group: CATGA_SERVICE, through app
+	Instance          string        `env:"-"` // this process: HOSTNAME, through app
 	MaxDeliver        int           `env:"CATGA_MAX_DELIVER" envDefault:"5"`
 	MaxPayload        int           `env:"CATGA_MAX_PAYLOAD" envDefault:"1048576"`
 	Concurrency       int           `env:"CATGA_CONCURRENCY" envDefault:"32"`

@@ -161,3 +161,17 @@ func ExampleNewFromConfig() {
 	// invalid
 	// 5 1s
 }
+
+// CATGA_SERVICE and HOSTNAME have one reader, app.Config: the bus's Config
+// does not read them from the environment.
+func TestConfig_ServiceAndInstanceAreNotReadFromTheEnvironment(t *testing.T) {
+	t.Setenv("CATGA_SERVICE", "orders")
+	t.Setenv("HOSTNAME", "pod-1")
+	c, err := envconf.Load[cqrs.Config]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Service != "" || c.Instance != "" {
+		t.Errorf("Service %q, Instance %q read from the environment; want both empty (app sets them)", c.Service, c.Instance)
+	}
+}
