@@ -14,13 +14,12 @@ import (
 
 // Config is the process's deployment data, from the environment.
 type Config struct {
-	Service      string        `env:"CATGA_SERVICE"`
-	Instance     string        `env:"HOSTNAME"`
-	LogLevel     string        `env:"LOG_LEVEL" envDefault:"info"`
-	LogFormat    string        `env:"LOG_FORMAT" envDefault:"json"`
-	StartTimeout time.Duration `env:"CATGA_START_TIMEOUT" envDefault:"15s"`
-	StopTimeout  time.Duration `env:"CATGA_STOP_TIMEOUT" envDefault:"25s"`
-	DrainDelay   time.Duration `env:"CATGA_DRAIN_DELAY" envDefault:"0s"`
+	Service    string        `env:"CATGA_SERVICE"`
+	Instance   string        `env:"HOSTNAME"`
+	LogLevel   string        `env:"LOG_LEVEL" envDefault:"info"`
+	LogFormat  string        `env:"LOG_FORMAT" envDefault:"json"`
+	Timeouts                 // CATGA_START_TIMEOUT, CATGA_STOP_TIMEOUT
+	DrainDelay time.Duration `env:"CATGA_DRAIN_DELAY" envDefault:"0s"`
 }
 
 // LoadConfig reads Config from the environment. The service defaults to
@@ -65,11 +64,7 @@ func (c Config) Validate() error {
 	if c.LogFormat != "json" && c.LogFormat != "console" {
 		errs = append(errs, fmt.Errorf("LOG_FORMAT: want json or console, got %q", c.LogFormat))
 	}
-	for name, d := range map[string]time.Duration{"CATGA_START_TIMEOUT": c.StartTimeout, "CATGA_STOP_TIMEOUT": c.StopTimeout} {
-		if d <= 0 {
-			errs = append(errs, fmt.Errorf("%s: must be positive, got %v", name, d))
-		}
-	}
+	errs = append(errs, c.Timeouts.validate()...)
 	if c.DrainDelay < 0 || c.DrainDelay >= c.StopTimeout {
 		errs = append(errs, fmt.Errorf("CATGA_DRAIN_DELAY: want 0 up to CATGA_STOP_TIMEOUT (%v), got %v", c.StopTimeout, c.DrainDelay))
 	}

@@ -18,26 +18,30 @@ import (
 	"github.com/catga-go/catga/internal/envconf"
 )
 
-// timeouts are the process's start and stop bounds, read when the program
-// starts (see processTimeouts).
-type timeouts struct {
-	Start time.Duration `env:"CATGA_START_TIMEOUT" envDefault:"15s"`
-	Stop  time.Duration `env:"CATGA_STOP_TIMEOUT" envDefault:"25s"`
+// Timeouts are the process's start and stop bounds, part of Config; fx
+// takes them before any constructor runs (see processTimeouts).
+type Timeouts struct {
+	StartTimeout time.Duration `env:"CATGA_START_TIMEOUT" envDefault:"15s"`
+	StopTimeout  time.Duration `env:"CATGA_STOP_TIMEOUT" envDefault:"25s"`
 }
 
-func loadTimeouts() (timeouts, error) {
-	t, err := envconf.Load[timeouts]()
+// validate reports each timeout that is not positive.
+func (t Timeouts) validate() []error {
+	var errs []error
+	for name, d := range map[string]time.Duration{"CATGA_START_TIMEOUT": t.StartTimeout, "CATGA_STOP_TIMEOUT": t.StopTimeout} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s: must be positive, got %v", name, d))
+		}
+	}
+	return errs
+}
+
+func loadTimeouts() (Timeouts, error) {
+	t, err := envconf.Load[Timeouts]()
 	if err != nil {
 		return t, err
 	}
-	var errs []error
-	if t.Start <= 0 {
-		errs = append(errs, fmt.Errorf("CATGA_START_TIMEOUT: must be positive, got %v", t.Start))
-	}
-	if t.Stop <= 0 {
-		errs = append(errs, fmt.Errorf("CATGA_STOP_TIMEOUT: must be positive, got %v", t.Stop))
-	}
-	return t, errors.Join(errs...)
+	return t, errors.Join(t.validate()...)
 }
 
 // processTimeouts gives fx CATGA_START_TIMEOUT and CATGA_STOP_TIMEOUT, so
@@ -51,7 +55,7 @@ func processTimeouts() fx.Option {
 	if err != nil {
 		return fx.Error(err)
 	}
-	return fx.Options(fx.StartTimeout(t.Start), fx.StopTimeout(t.Stop))
+	return fx.Options(fx.StartTimeout(t.StartTimeout), fx.StopTimeout(t.StopTimeout))
 }
 
 // FxLogger is Module's logger of fx's events. It depends on nothing in the
@@ -66,7 +70,7 @@ func processTimeouts() fx.Option {
 //     ..."), a timeout named by its variable and the hook still running;
 //   - logs "stopped" at info after a clean stop, the process's last line.
 func FxLogger() fxevent.Logger {
-	l := &fxLogger{out: stderr, timeouts: timeouts{Start: fx.DefaultTimeout, Stop: fx.DefaultTimeout}}
+	l := &fxLogger{out: stderr, timeouts: Timeouts{StartTimeout: fx.DefaultTimeout, StopTimeout: fx.DefaultTimeout}}
 	if t, err := loadTimeouts(); err == nil {
 		l.timeouts = t
 	}
@@ -88,7 +92,7 @@ type fxLogger struct {
 	out      io.Writer
 	log      *zap.Logger    // nil when the config does not build one
 	events   fxevent.Logger // log's fx events at debug; nil with log
-	timeouts timeouts
+	timeouts Timeouts
 
 	mu       sync.Mutex
 	cause    error  // the first error of a start, or of a stop
@@ -122,7 +126,7 @@ func (l *fxLogger) LogEvent(e fxevent.Event) {
 		l.keep(e.Err, "start: ")
 	case *fxevent.Started:
 		if e.Err != nil {
-			l.end(e.Err, "start: ", "CATGA_START_TIMEOUT", l.timeouts.Start)
+			l.end(e.Err, "start: ", "CATGA_START_TIMEOUT", l.timeouts.StartTimeout)
 		}
 	case *fxevent.OnStopExecuting:
 		l.running = e.FunctionName
@@ -131,7 +135,7 @@ func (l *fxLogger) LogEvent(e fxevent.Event) {
 		l.keep(e.Err, "stop: ")
 	case *fxevent.Stopped:
 		if e.Err != nil {
-			l.end(e.Err, "stop: ", "CATGA_STOP_TIMEOUT", l.timeouts.Stop)
+			l.end(e.Err, "stop: ", "CATGA_STOP_TIMEOUT", l.timeouts.StopTimeout)
 		} else if l.log != nil {
 			l.log.Info("stopped")
 			_ = l.log.Sync()
