@@ -11,12 +11,17 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/catga-go/catga/internal/envconf"
 	"github.com/catga-go/catga/internal/redact"
 	"github.com/catga-go/catga/internal/tlsfiles"
 )
 
 // Config is natsmod's deployment data, from the environment. Its zero
 // value, with defaults applied, connects to nats://127.0.0.1:4222.
+//
+// The `envDefault` tags below are the one place natsmod's defaults are
+// written; WithDefaults fills a Config's zero fields from them (all but
+// MaxAge, whose zero means no age limit).
 type Config struct {
 	URL      string `env:"NATS_URL" envDefault:"nats://127.0.0.1:4222"` // servers, comma separated
 	Name     string `env:"NATS_NAME"`                                   // connection name; default service/instance
@@ -50,42 +55,19 @@ type Config struct {
 	PublishWindow  int           `env:"NATS_PUBLISH_WINDOW" envDefault:"256"`  // acks a PublishBatch awaits at once
 }
 
-// WithDefaults returns c with zero fields set to their defaults.
+// defaults is Config as its envDefault tags describe it: the one place
+// natsmod's defaults are written.
+var defaults = envconf.MustDefaults[Config]()
+
+// WithDefaults returns c with zero fields set to their defaults, those of
+// the envDefault tags, except MaxAge: a zero MaxAge keeps messages forever.
 func (c Config) WithDefaults() Config {
-	str := func(v *string, d string) {
-		if *v == "" {
-			*v = d
-		}
-	}
-	dur := func(v *time.Duration, d time.Duration) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	num := func(v *int, d int) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	str(&c.URL, nats.DefaultURL)
-	str(&c.Prefix, "catga")
-	str(&c.StreamPrefix, "CATGA")
-	str(&c.Storage, "file")
-	dur(&c.ConnectTimeout, 5*time.Second)
-	dur(&c.ReconnectWait, time.Second)
-	dur(&c.PingInterval, 2*time.Second)
-	dur(&c.Duplicates, 2*time.Minute)
-	dur(&c.DLQMaxAge, 720*time.Hour)
-	dur(&c.AckWait, 30*time.Second)
-	dur(&c.RequestTimeout, 30*time.Second)
-	num(&c.MaxReconnects, -1)
-	num(&c.Replicas, 1)
-	num(&c.MaxAckPending, 1000)
-	num(&c.FetchBatch, 100)
-	num(&c.PublishWindow, 256)
-	if c.MaxBytes == 0 {
-		c.MaxBytes = -1
-	}
+	maxAge := c.MaxAge
+	envconf.FillZero(&c, defaults)
+	// A zero MaxAge is a setting (no age limit), not a field left unset, so
+	// it is not filled: NATS_STREAM_MAX_AGE's default (168h) is for a
+	// Config read from the environment only.
+	c.MaxAge = maxAge
 	return c
 }
 

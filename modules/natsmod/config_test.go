@@ -1,9 +1,12 @@
 package natsmod_test
 
 import (
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/catga-go/catga/internal/envconf"
 	"github.com/catga-go/catga/modules/natsmod"
 )
 
@@ -53,5 +56,58 @@ func TestConfig_StringHidesSecrets(t *testing.T) {
 		if strings.Contains(s, secret) {
 			t.Fatalf("String() = %q shows %q", s, secret)
 		}
+	}
+}
+
+// The envDefault tags are the one source of the defaults: WithDefaults of
+// a zero Config is what a Config read from an empty environment holds, for
+// every field but MaxAge, whose zero (no age limit) WithDefaults keeps.
+func TestConfigWithDefaults_FromTheTags(t *testing.T) {
+	tags, err := envconf.Defaults[natsmod.Config]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := natsmod.Config{}.WithDefaults()
+	if got.MaxAge != 0 {
+		t.Errorf("MaxAge %v, want 0 (no age limit) kept", got.MaxAge)
+	}
+	if tags.MaxAge != 168*time.Hour {
+		t.Errorf("the tags' MaxAge %v, want 168h", tags.MaxAge)
+	}
+	got.MaxAge = tags.MaxAge
+	if got != tags {
+		gv, tv := reflect.ValueOf(got), reflect.ValueOf(tags)
+		for i := 0; i < gv.NumField(); i++ {
+			if g, w := gv.Field(i).Interface(), tv.Field(i).Interface(); g != w {
+				t.Errorf("Config{}.WithDefaults().%s = %v, the tags say %v", gv.Type().Field(i).Name, g, w)
+			}
+		}
+	}
+	if err := got.Validate(); err != nil {
+		t.Errorf("Validate of the defaults: %v", err)
+	}
+}
+
+// WithDefaults leaves every field that is set as it is, a value other than
+// the default included.
+func TestConfigWithDefaults_KeepsSetFields(t *testing.T) {
+	var set natsmod.Config
+	v := reflect.ValueOf(&set).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		switch f := v.Field(i); f.Interface().(type) {
+		case string:
+			f.SetString("x")
+		case bool:
+			f.SetBool(true)
+		case time.Duration:
+			f.SetInt(int64(7 * time.Second))
+		case int, int64:
+			f.SetInt(7)
+		default:
+			t.Fatalf("field %s: type %s not covered", v.Type().Field(i).Name, f.Type())
+		}
+	}
+	if got := set.WithDefaults(); got != set {
+		t.Errorf("WithDefaults: got %+v, want %+v unchanged", got, set)
 	}
 }

@@ -10,11 +10,16 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/catga-go/catga/internal/envconf"
 	"github.com/catga-go/catga/internal/redact"
 	"github.com/catga-go/catga/internal/tlsfiles"
 )
 
 // Config is redismod's deployment data, from the environment.
+//
+// The `envDefault` tags below are the one place redismod's defaults are
+// written; WithDefaults fills a Config's zero fields from them (all but
+// HashTags, whose false is a setting of its own).
 type Config struct {
 	URL        string `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0"` // redis:// or rediss://
 	Connection string `env:"REDIS_CONNECTION"`                                // host:port[,host:port]; several = Redis Cluster; wins over REDIS_URL
@@ -45,36 +50,20 @@ type Config struct {
 	RequestTimeout time.Duration `env:"REDIS_REQUEST_TIMEOUT" envDefault:"30s"` // for a Send or Ask whose context has no deadline
 }
 
-// WithDefaults returns c with zero fields set to their defaults. HashTags
-// has no zero default: set it in code, or through REDIS_HASH_TAGS.
+// defaults is Config as its envDefault tags describe it: the one place
+// redismod's defaults are written.
+var defaults = envconf.MustDefaults[Config]()
+
+// WithDefaults returns c with zero fields set to their defaults, those of
+// the envDefault tags, except HashTags: it has no zero default, so set it
+// in code, or through REDIS_HASH_TAGS.
 func (c Config) WithDefaults() Config {
-	dur := func(v *time.Duration, d time.Duration) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	if c.URL == "" {
-		c.URL = "redis://127.0.0.1:6379/0"
-	}
-	if c.Prefix == "" {
-		c.Prefix = "catga"
-	}
-	dur(&c.DialTimeout, 5*time.Second)
-	dur(&c.ReadTimeout, 3*time.Second)
-	dur(&c.WriteTimeout, 3*time.Second)
-	dur(&c.Block, 500*time.Millisecond)
-	dur(&c.ClaimIdle, 30*time.Second)
-	dur(&c.ClaimInterval, 100*time.Millisecond)
-	dur(&c.TrimInterval, 30*time.Second)
-	dur(&c.ConsumerIdle, time.Hour)
-	dur(&c.ReplyTTL, time.Minute)
-	dur(&c.RequestTimeout, 30*time.Second)
-	if c.FetchBatch == 0 {
-		c.FetchBatch = 100
-	}
-	if c.MaxLen == 0 {
-		c.MaxLen = 1_000_000
-	}
+	hashTags := c.HashTags
+	envconf.FillZero(&c, defaults)
+	// A false HashTags is a setting (keys without hash tags), not a field
+	// left unset, so it is not filled: REDIS_HASH_TAGS's default (true) is
+	// for a Config read from the environment only.
+	c.HashTags = hashTags
 	return c
 }
 

@@ -1,9 +1,12 @@
 package redismod_test
 
 import (
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/catga-go/catga/internal/envconf"
 	"github.com/catga-go/catga/modules/redismod"
 )
 
@@ -49,5 +52,58 @@ func TestConfig_StringHidesThePassword(t *testing.T) {
 	c := redismod.Config{URL: "redis://u:hunter22@h:6379/0", Password: "other-secret"}.WithDefaults()
 	if s := c.String(); strings.Contains(s, "hunter22") || strings.Contains(s, "other-secret") {
 		t.Fatalf("String() = %q", s)
+	}
+}
+
+// The envDefault tags are the one source of the defaults: WithDefaults of
+// a zero Config is what a Config read from an empty environment holds, for
+// every field but HashTags, whose false WithDefaults keeps.
+func TestConfigWithDefaults_FromTheTags(t *testing.T) {
+	tags, err := envconf.Defaults[redismod.Config]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := redismod.Config{}.WithDefaults()
+	if got.HashTags {
+		t.Errorf("HashTags true, want false kept")
+	}
+	if !tags.HashTags {
+		t.Errorf("the tags' HashTags false, want true")
+	}
+	got.HashTags = tags.HashTags
+	if got != tags {
+		gv, tv := reflect.ValueOf(got), reflect.ValueOf(tags)
+		for i := 0; i < gv.NumField(); i++ {
+			if g, w := gv.Field(i).Interface(), tv.Field(i).Interface(); g != w {
+				t.Errorf("Config{}.WithDefaults().%s = %v, the tags say %v", gv.Type().Field(i).Name, g, w)
+			}
+		}
+	}
+	if err := got.Validate(); err != nil {
+		t.Errorf("Validate of the defaults: %v", err)
+	}
+}
+
+// WithDefaults leaves every field that is set as it is, a value other than
+// the default included.
+func TestConfigWithDefaults_KeepsSetFields(t *testing.T) {
+	var set redismod.Config
+	v := reflect.ValueOf(&set).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		switch f := v.Field(i); f.Interface().(type) {
+		case string:
+			f.SetString("x")
+		case bool:
+			f.SetBool(true)
+		case time.Duration:
+			f.SetInt(int64(7 * time.Second))
+		case int, int64:
+			f.SetInt(7)
+		default:
+			t.Fatalf("field %s: type %s not covered", v.Type().Field(i).Name, f.Type())
+		}
+	}
+	if got := set.WithDefaults(); got != set {
+		t.Errorf("WithDefaults: got %+v, want %+v unchanged", got, set)
 	}
 }
