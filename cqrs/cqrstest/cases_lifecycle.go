@@ -76,10 +76,11 @@ func testCloseReopen(t *testing.T, h *harness) {
 
 func testConcurrentClose(t *testing.T, h *harness) {
 	tr := h.connect(t)
-	// Warm the connection up, through a delivery, so what it starts once
-	// (and the warm subscription's own fetching) is not counted as a leak.
+	// Warm the connection up, through a delivery, so what it starts once is
+	// not counted as a leak; then close the warm subscription, whose own
+	// fetching would otherwise come and go while the count is taken.
 	warmed := make(chan struct{}, 1)
-	h.subscribe(tr, h.group("warm"), "w", 1, func(ctx context.Context, d cqrs.Delivery) {
+	warm := h.subscribe(tr, h.group("warm"), "w", 1, func(ctx context.Context, d cqrs.Delivery) {
 		_ = d.Ack(ctx)
 		select {
 		case warmed <- struct{}{}:
@@ -91,6 +92,11 @@ func testConcurrentClose(t *testing.T, h *harness) {
 	case <-warmed:
 	case <-time.After(h.f.timeout()):
 		t.Fatal("the warm-up event never arrived")
+	}
+	wctx, wcancel := context.WithTimeout(context.Background(), h.f.timeout())
+	defer wcancel()
+	if err := warm.Close(wctx); err != nil {
+		t.Fatalf("close the warm-up subscription: %v", err)
 	}
 	time.Sleep(100 * time.Millisecond)
 	base := goroutines()
