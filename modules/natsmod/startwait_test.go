@@ -4,123 +4,28 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"go.uber.org/fx"
-	"go.uber.org/fx/fxtest"
 
 	"github.com/catga-go/catga"
 	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/cqrs"
-	httpmod "github.com/catga-go/catga/modules/http"
+	"github.com/catga-go/catga/modules/internal/brokertest"
 	"github.com/catga-go/catga/modules/natsmod"
 	"github.com/catga-go/catga/modules/natsmod/natstest"
 )
 
-// statusOf is the status of GET url, or 0 when nothing answers.
-func statusOf(url string) int {
-	c := http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		return 0
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
-// A service started while NATS is down waits for it: its HTTP server
-// answers meanwhile (/health 200, /ready 503), and once the server is up
-// (5 s later) start completes without a restart, /ready turns 200 and a
-// message published then is handled.
+// A service started while NATS is down waits for it (the scenario is
+// brokertest's): probes answer meanwhile, start completes once NATS is
+// up, without a restart, and an event published then is handled.
 func TestStart_WaitsForAServerThatIsNotUpYet(t *testing.T) {
 	srv := natstest.Start(t)
 	srv.Shutdown()
-	cfg := testConfig(srv)
-	t.Setenv("HTTP_ADDR", "127.0.0.1:0")
-	t.Setenv("LOG_LEVEL", "error")
-	t.Setenv("CATGA_SERVICE", "waits")
-	got := make(chan int, 1)
-	var (
-		hs  *httpmod.Server
-		bus *cqrs.Bus
-	)
-	app := fxtest.New(t, catga.Module, natsmod.Module,
-		fx.Replace(cfg),
-		cqrs.Event[Tick](func(_ context.Context, e Tick) error {
-			select {
-			case got <- e.N:
-			default:
-			}
-			return nil
-		}),
-		fx.Populate(&hs, &bus),
-	)
-	defer http.DefaultClient.CloseIdleConnections()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	began := time.Now()
-	started := make(chan error, 1)
-	go func() { started <- app.Start(ctx) }()
-	stopped := false
-	defer func() {
-		if !stopped {
-			<-started
-			_ = app.Stop(context.Background())
-		}
-	}()
-
-	if !catgatest.Poll(time.Until(began.Add(3*time.Second)), func() bool { return hs.Addr() != "" }) {
-		t.Fatal("the HTTP server is not listening 3s into a start waiting for NATS")
-	}
-	base := "http://" + hs.Addr()
-	for time.Since(began) < 5*time.Second {
-		select {
-		case err := <-started:
-			stopped = true
-			t.Fatalf("start ended while NATS is down: %v", err)
-		default:
-		}
-		if s := statusOf(base + "/health"); s != http.StatusOK {
-			t.Fatalf("/health %d while waiting for NATS, want 200", s)
-		}
-		if s := statusOf(base + "/ready"); s != http.StatusServiceUnavailable {
-			t.Fatalf("/ready %d while waiting for NATS, want 503", s)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-
-	srv.StartAgain(t)
-	up := time.Now()
-	select {
-	case err := <-started:
-		stopped = true
-		if err != nil {
-			t.Fatalf("start after NATS came up: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("start not done 15s after NATS came up")
-	}
-	t.Logf("started %v after NATS came up", time.Since(up).Round(time.Millisecond))
-	defer app.RequireStop()
-	waitReady(t, base+"/ready", http.StatusOK, 5*time.Second)
-
-	pctx, pcancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer pcancel()
-	if err := bus.Publish(pctx, Tick{N: 42}); err != nil {
-		t.Fatalf("publish once started: %v", err)
-	}
-	select {
-	case n := <-got:
-		if n != 42 {
-			t.Fatalf("handled %d, want 42", n)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("an event published after the wait was not handled within 10s")
-	}
+	brokertest.StartWaitsForTheBroker(t, "NATS", func() { srv.StartAgain(t) }, catga.Module, natsmod.Module, fx.Replace(testConfig(srv)))
 }
 
 // When the start context ends with NATS still unreachable, Start fails

@@ -5,122 +5,26 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/fx"
-	"go.uber.org/fx/fxtest"
 
 	"github.com/catga-go/catga"
-	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/cqrs"
-	httpmod "github.com/catga-go/catga/modules/http"
+	"github.com/catga-go/catga/modules/internal/brokertest"
 	"github.com/catga-go/catga/modules/redismod"
 	"github.com/catga-go/catga/modules/redismod/redistest"
 )
 
-// statusOf is the status of GET url, or 0 when nothing answers.
-func statusOf(url string) int {
-	c := http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		return 0
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
-// A service started while Redis is down waits for it: its HTTP server
-// answers meanwhile (/health 200, /ready 503), and once Redis is up (5 s
-// later) start completes without a restart, /ready turns 200 and a message
-// published then is handled.
+// A service started while Redis is down waits for it (the scenario is
+// brokertest's): probes answer meanwhile, start completes once Redis is
+// up, without a restart, and an event published then is handled.
 func TestStart_WaitsForAServerThatIsNotUpYet(t *testing.T) {
 	srv := redistest.Start(t)
 	srv.Stop()
-	cfg := testConfig(srv.URL())
-	t.Setenv("HTTP_ADDR", "127.0.0.1:0")
-	t.Setenv("LOG_LEVEL", "error")
-	t.Setenv("CATGA_SERVICE", "waits")
-	got := make(chan int, 1)
-	var (
-		hs  *httpmod.Server
-		bus *cqrs.Bus
-	)
-	app := fxtest.New(t, catga.Module, redismod.Module,
-		fx.Replace(cfg),
-		cqrs.Event[Tick](func(_ context.Context, e Tick) error {
-			select {
-			case got <- e.N:
-			default:
-			}
-			return nil
-		}),
-		fx.Populate(&hs, &bus),
-	)
-	defer http.DefaultClient.CloseIdleConnections()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	began := time.Now()
-	started := make(chan error, 1)
-	go func() { started <- app.Start(ctx) }()
-	done := false
-	defer func() {
-		if !done {
-			<-started
-			_ = app.Stop(context.Background())
-		}
-	}()
-
-	if !catgatest.Poll(time.Until(began.Add(3*time.Second)), func() bool { return hs.Addr() != "" }) {
-		t.Fatal("the HTTP server is not listening 3s into a start waiting for Redis")
-	}
-	base := "http://" + hs.Addr()
-	for time.Since(began) < 5*time.Second {
-		select {
-		case err := <-started:
-			done = true
-			t.Fatalf("start ended while Redis is down: %v", err)
-		default:
-		}
-		if s := statusOf(base + "/health"); s != http.StatusOK {
-			t.Fatalf("/health %d while waiting for Redis, want 200", s)
-		}
-		if s := statusOf(base + "/ready"); s != http.StatusServiceUnavailable {
-			t.Fatalf("/ready %d while waiting for Redis, want 503", s)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-
-	srv.StartAgain(t)
-	up := time.Now()
-	select {
-	case err := <-started:
-		done = true
-		if err != nil {
-			t.Fatalf("start after Redis came up: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("start not done 15s after Redis came up")
-	}
-	t.Logf("started %v after Redis came up", time.Since(up).Round(time.Millisecond))
-	defer app.RequireStop()
-	catgatest.Eventually(t, 5*time.Second, "/ready not 200 since the start", func() bool { return statusOf(base+"/ready") == http.StatusOK })
-
-	pctx, pcancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer pcancel()
-	if err := bus.Publish(pctx, Tick{N: 42}); err != nil {
-		t.Fatalf("publish once started: %v", err)
-	}
-	select {
-	case n := <-got:
-		if n != 42 {
-			t.Fatalf("handled %d, want 42", n)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("an event published after the wait was not handled within 10s")
-	}
+	brokertest.StartWaitsForTheBroker(t, "Redis", func() { srv.StartAgain(t) }, catga.Module, redismod.Module, fx.Replace(testConfig(srv.URL())))
 }
 
 // freeAddr is a port nothing listens on.

@@ -1,19 +1,17 @@
 package redismod_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/modules/internal/brokertest"
 	"github.com/catga-go/catga/modules/redismod/redistest"
 )
 
-// Reserve is a command no instance of the test serves.
-type Reserve struct{ SKU string }
-
 // With Redis stopped, every call over the transport fails with
-// CodeUnavailable (503), not internal: Send, Ask, Publish and Dispatch.
+// CodeUnavailable (503), not internal: Send, Ask, Publish and Dispatch,
+// well before the caller's 5 s deadline (a refused dial).
 func TestCalls_ServerDownIsUnavailable(t *testing.T) {
 	srv := redistest.Start(t)
 	tr := connect(t, testConfig(srv.URL()), "caller")
@@ -22,27 +20,5 @@ func TestCalls_ServerDownIsUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.Stop()
-	calls := []struct {
-		name string
-		call func(context.Context) error
-	}{
-		{"Send", func(ctx context.Context) error { _, err := cqrs.Send[string](ctx, bus, Reserve{SKU: "a"}); return err }},
-		{"Ask", func(ctx context.Context) error { _, err := cqrs.Ask[string](ctx, bus, Tick{N: 1}); return err }},
-		{"Publish", func(ctx context.Context) error { return bus.Publish(ctx, Tick{N: 1}) }},
-		{"Dispatch", func(ctx context.Context) error { return bus.Dispatch(ctx, Reserve{SKU: "a"}) }},
-	}
-	for _, c := range calls {
-		t.Run(c.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			began := time.Now()
-			err := c.call(ctx)
-			if got := cqrs.CodeOf(err); got != cqrs.CodeUnavailable {
-				t.Fatalf("got %s (%v), want %s", got, err, cqrs.CodeUnavailable)
-			}
-			if took := time.Since(began); took > 3*time.Second {
-				t.Errorf("failed after %v, want well before the caller's deadline", took)
-			}
-		})
-	}
+	brokertest.CallsAreUnavailable(t, bus, 3*time.Second)
 }
