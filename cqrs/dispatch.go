@@ -201,8 +201,9 @@ func (b *Bus) nameOf(key typeKey, v any) (string, error) {
 // the route at each Send until the bus starts, and then keeps it: a route
 // looked up too early is never kept.
 type Sender[C, R any] struct {
-	bus   *Bus
-	route atomic.Pointer[senderRoute[C, R]] // nil until resolved for good
+	senderRoute[C, R] // found by NewSender: fixed, read without a barrier
+	bus               *Bus
+	late              atomic.Pointer[senderRoute[C, R]] // found later; nil until final
 }
 
 // senderRoute is how a Sender sends: to the handler itself (no behavior
@@ -217,32 +218,49 @@ type senderRoute[C, R any] struct {
 // is sent over the transport, as Send does.
 func NewSender[C, R any](b *Bus) *Sender[C, R] {
 	s := &Sender[C, R]{bus: b}
-	s.resolve()
+	if r, final := s.lookup(); r.rt != nil {
+		s.senderRoute = r
+	} else if final {
+		s.late.Store(&r)
+	}
 	return s
 }
 
-// resolve looks the route up, and keeps it once the bus's routes are final.
-func (s *Sender[C, R]) resolve() *senderRoute[C, R] {
+// lookup finds the route, and says whether the answer is final: a route,
+// or none once the bus has started (its routes are fixed then).
+func (s *Sender[C, R]) lookup() (r senderRoute[C, R], final bool) {
 	sealed := s.bus.sealed.Load() // before the lookup: a route seen after Start is final
 	rt, _ := s.bus.reg.routes[keyFor[C]()].(*requestRoute[C, R])
 	if rt != nil && rt.meta.topic.Kind != KindCommand {
 		rt = nil
 	}
-	r := &senderRoute[C, R]{rt: rt}
+	r.rt = rt
 	if rt != nil && rt.dispatch == nil {
 		r.direct = rt.handler
 	}
-	if sealed || rt != nil {
-		s.route.Store(r)
-	}
-	return r
+	return r, sealed || rt != nil
 }
 
 // Send sends cmd, as [Send] does.
 func (s *Sender[C, R]) Send(ctx context.Context, cmd C) (R, error) {
-	r := s.route.Load()
+	if s.direct != nil {
+		return s.direct.Handle(ctx, cmd)
+	}
+	if s.rt != nil {
+		return s.rt.run(ctx, cmd)
+	}
+	return s.sendLate(ctx, cmd)
+}
+
+// sendLate sends for a Sender made before its route was known.
+func (s *Sender[C, R]) sendLate(ctx context.Context, cmd C) (R, error) {
+	r := s.late.Load()
 	if r == nil {
-		r = s.resolve()
+		found, final := s.lookup()
+		if final {
+			s.late.Store(&found)
+		}
+		r = &found
 	}
 	if r.direct != nil {
 		return r.direct.Handle(ctx, cmd)
