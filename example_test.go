@@ -9,6 +9,7 @@ import (
 	"github.com/catga-go/catga"
 	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/cqrs/memory"
+	"github.com/catga-go/catga/cqrs/transport"
 	httpmod "github.com/catga-go/catga/modules/http"
 )
 
@@ -58,7 +59,7 @@ func (Placed) MessageName() string { return "OrderPlaced" }
 // receives it as its own Placed.
 func Example_contracts() {
 	name, _ := cqrs.NameOf[OrderPlaced]()
-	fmt.Println(name, cqrs.Topic{Kind: cqrs.KindEvent, Name: name}.Subject("catga"))
+	fmt.Println(name, transport.Topic{Kind: transport.KindEvent, Name: name}.Subject("catga"))
 
 	broker := memory.NewBroker(memory.Options{})
 	defer broker.Close()

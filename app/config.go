@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 	"github.com/catga-go/catga/internal/envconf"
 )
 
@@ -43,7 +44,7 @@ func LoadConfig() (Config, error) {
 func serviceName(arg0 string) string {
 	name := strings.TrimSuffix(filepath.Base(arg0), ".test")
 	name = strings.TrimSuffix(name, ".exe")
-	if cqrs.ValidateName(name) != nil {
+	if transport.ValidateName(name) != nil {
 		return "app"
 	}
 	return name
@@ -52,7 +53,7 @@ func serviceName(arg0 string) string {
 // Validate reports every bad field, named by its variable.
 func (c Config) Validate() error {
 	var errs []error
-	if err := cqrs.ValidateName(c.Service); err != nil {
+	if err := transport.ValidateName(c.Service); err != nil {
 		errs = append(errs, fmt.Errorf("CATGA_SERVICE: %w", err))
 	}
 	if c.Instance == "" {

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 	"github.com/catga-go/catga/modules/natsmod"
 	"github.com/catga-go/catga/modules/natsmod/natstest"
 )
@@ -85,7 +86,7 @@ func init() {
 			_ = jsonUnmarshal(m.Data(), &e)
 			_ = m.Ack()
 			handled.Add(1)
-		}, jetstream.PullMaxMessages(min(cfg.FetchBatch, cqrs.DefaultConcurrency)))
+		}, jetstream.PullMaxMessages(min(cfg.FetchBatch, transport.DefaultConcurrency)))
 		if err != nil {
 			b.Fatal(err)
 		}

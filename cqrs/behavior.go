@@ -7,6 +7,9 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"time"
+
+	"github.com/catga-go/catga/cqrs/inbox"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 // The shipped behaviors. Their order in the default chains, outermost first:
@@ -28,9 +31,9 @@ func DefaultDispatch(log *slog.Logger, user ...Behavior) []Behavior {
 
 // DeliveryConfig tunes DefaultDelivery.
 type DeliveryConfig struct {
-	Timeout        time.Duration    // per delivery, 0 for none
-	Retry          RetryPolicy      // in-process attempts before the broker redelivers
-	Idempotency    IdempotencyStore // nil: no inbox
+	Timeout        time.Duration // per delivery, 0 for none
+	Retry          RetryPolicy   // in-process attempts before the broker redelivers
+	Idempotency    inbox.Store   // nil: no inbox
 	IdempotencyTTL time.Duration
 	Service        string
 }
@@ -134,21 +137,21 @@ func Validation() Behavior {
 // RetryPolicy is in-process retrying with exponential backoff and jitter.
 type RetryPolicy struct {
 	Attempts int           // total runs; 1 or less: no retry
-	Initial  time.Duration // first wait; 0: DefaultRetry's
-	Max      time.Duration // longest wait; 0: DefaultRetry's
+	Initial  time.Duration // first wait; 0: defaultRetry's
+	Max      time.Duration // longest wait; 0: defaultRetry's
 }
 
-// DefaultRetry runs a failed handler up to 3 times (CATGA_RETRY_ATTEMPTS)
+// defaultRetry runs a failed handler up to 3 times (CATGA_RETRY_ATTEMPTS)
 // before the broker's redelivery, waiting from 20ms (CATGA_RETRY_INITIAL)
 // up to 1s (CATGA_RETRY_MAX).
-var DefaultRetry = RetryPolicy{Attempts: defaults.RetryAttempts, Initial: defaults.RetryInitial, Max: defaults.RetryMax}
+var defaultRetry = RetryPolicy{Attempts: defaults.RetryAttempts, Initial: defaults.RetryInitial, Max: defaults.RetryMax}
 
 // retryJitter varies Retry's waits by ±50%, more than the redelivery's: the
 // retries of one failure in many handlers at once should not line up.
 const retryJitter = 0.5
 
 // Retry runs the handler again after a failure that is not permanent (nor
-// ErrDraining, a message given back at shutdown), up to
+// transport.ErrDraining, a message given back at shutdown), up to
 // p.Attempts runs, waiting as a Backoff from p.Initial doubling up to p.Max,
 // ±50%. It returns the last error; a context that ends stops the retrying.
 func Retry(p RetryPolicy) Behavior {
@@ -158,15 +161,15 @@ func Retry(p RetryPolicy) Behavior {
 		}
 		wait := Backoff{Initial: p.Initial, Max: p.Max, Multiplier: backoffMultiplier, Jitter: retryJitter}
 		if wait.Initial <= 0 {
-			wait.Initial = DefaultRetry.Initial
+			wait.Initial = defaultRetry.Initial
 		}
 		if wait.Max <= 0 {
-			wait.Max = DefaultRetry.Max
+			wait.Max = defaultRetry.Max
 		}
 		return HandlerFunc(func(ctx context.Context, m Message) error {
 			for attempt := 1; ; attempt++ {
 				err := next.Handle(ctx, m)
-				if err == nil || attempt >= p.Attempts || IsPermanent(err) || errors.Is(err, ErrDraining) || ctx.Err() != nil {
+				if err == nil || attempt >= p.Attempts || IsPermanent(err) || errors.Is(err, transport.ErrDraining) || ctx.Err() != nil {
 					return err // the handler's error, not the context's
 				}
 				t := time.NewTimer(wait.Delay(attempt))
@@ -183,18 +186,18 @@ func Retry(p RetryPolicy) Behavior {
 
 // Idempotency skips a delivered message whose handler already succeeded:
 // an inbox keyed by (service, handler, message id) in store. A run claims
-// the key for as long as its context allows (DefaultIdempotencyLease
+// the key for as long as its context allows (defaultIdempotencyLease
 // without a deadline); a second delivery of the same message that finds it
 // claimed waits, polling, until the first succeeds (then skips) or lets go
 // (then runs): it does not fail, so a message whose first run crashed is
 // run again once the lease ends rather than dead-lettered meanwhile. If the
-// subscription starts closing while it waits, it returns ErrDraining and the
+// subscription starts closing while it waits, it returns transport.ErrDraining and the
 // message goes back to the broker: a shutdown does not wait for a lease. Local
 // dispatches carry no id worth keeping and pass through, and so do the
 // deliveries of a handler registered with OwnInbox.
-func Idempotency(store IdempotencyStore, service string, ttl time.Duration) Behavior {
+func Idempotency(store inbox.Store, service string, ttl time.Duration) Behavior {
 	if ttl <= 0 {
-		ttl = DefaultIdempotencyTTL
+		ttl = defaultIdempotencyTTL
 	}
 	return func(next Handler) Handler {
 		return HandlerFunc(func(ctx context.Context, m Message) error {
@@ -202,7 +205,7 @@ func Idempotency(store IdempotencyStore, service string, ttl time.Duration) Beha
 				return next.Handle(ctx, m)
 			}
 			key := service + "/" + m.HandlerName() + "/" + m.ID()
-			lease := DefaultIdempotencyLease
+			lease := defaultIdempotencyLease
 			if dl, ok := ctx.Deadline(); ok {
 				lease = time.Until(dl) + time.Second
 			}
@@ -213,9 +216,9 @@ func Idempotency(store IdempotencyStore, service string, ttl time.Duration) Beha
 					return Errorf(CodeUnavailable, "cqrs: idempotency store: %w", err)
 				}
 				switch state {
-				case StateDone:
+				case inbox.StateDone:
 					return nil
-				case StateNew:
+				case inbox.StateNew:
 					if err := next.Handle(ctx, m); err != nil {
 						if rerr := store.Release(context.WithoutCancel(ctx), key); rerr != nil {
 							return errors.Join(err, Errorf(CodeUnavailable, "cqrs: idempotency release: %w", rerr))
@@ -228,15 +231,15 @@ func Idempotency(store IdempotencyStore, service string, ttl time.Duration) Beha
 					}
 					return nil
 				}
-				t := time.NewTimer(wait) // StateBusy: another run holds it
+				t := time.NewTimer(wait) // inbox.StateBusy: another run holds it
 				select {
 				case <-t.C:
 				case <-ctx.Done():
 					t.Stop()
 					return Errorf(CodeUnavailable, "cqrs: %s %s: still being handled elsewhere: %w", m.Topic(), m.ID(), ctx.Err())
-				case <-Draining(ctx):
+				case <-transport.Draining(ctx):
 					t.Stop()
-					return Errorf(CodeUnavailable, "cqrs: %s %s: still being handled elsewhere: %w", m.Topic(), m.ID(), ErrDraining)
+					return Errorf(CodeUnavailable, "cqrs: %s %s: still being handled elsewhere: %w", m.Topic(), m.ID(), transport.ErrDraining)
 				}
 				wait = min(2*wait, 500*time.Millisecond)
 			}

@@ -13,7 +13,9 @@ import (
 
 	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/inbox"
 	"github.com/catga-go/catga/cqrs/memory"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 // record returns a behavior that appends name to log before and after.
@@ -99,7 +101,7 @@ func TestRetry_RetriesTransientNotPermanent(t *testing.T) {
 			case "perm":
 				return "", cqrs.Permanent(fail)
 			case "drain":
-				return "", cqrs.ErrDraining
+				return "", transport.ErrDraining
 			}
 			if n < 3 {
 				return "", fail
@@ -117,7 +119,7 @@ func TestRetry_RetriesTransientNotPermanent(t *testing.T) {
 	}
 	calls.Store(0)
 	_, err = cqrs.Send[OrderID](context.Background(), b, CreateOrder{Customer: "drain"})
-	if !errors.Is(err, cqrs.ErrDraining) || calls.Load() != 1 {
+	if !errors.Is(err, transport.ErrDraining) || calls.Load() != 1 {
 		t.Fatalf("draining: %v after %d calls; want ErrDraining after 1", err, calls.Load())
 	}
 }
@@ -189,14 +191,14 @@ func TestDelivery_RedeliversThenDeadLetters(t *testing.T) {
 
 func TestIdempotency_RedeliveredMessageSkipsSucceededHandler(t *testing.T) {
 	var calls atomic.Int32
-	inbox := &cqrs.MemoryInbox{}
+	inbox := &inbox.Memory{}
 	_, tr := deliveryBus(t, cqrs.DefaultDelivery(nil, cqrs.DeliveryConfig{Idempotency: inbox, Service: "svc"}),
 		cqrs.HandleEvent(cqrs.EventHandlerFunc[OrderCreated](func(context.Context, OrderCreated) error {
 			calls.Add(1)
 			return nil
 		})))
-	env := &cqrs.Envelope{ID: cqrs.NewID(), Name: "OrderCreated", Kind: cqrs.KindEvent, ContentType: "application/json", Payload: []byte(`{"ID":"o1"}`)}
-	topic := cqrs.Topic{Kind: cqrs.KindEvent, Name: "OrderCreated"}
+	env := &transport.Envelope{ID: cqrs.NewID(), Name: "OrderCreated", Kind: transport.KindEvent, ContentType: "application/json", Payload: []byte(`{"ID":"o1"}`)}
+	topic := transport.Topic{Kind: transport.KindEvent, Name: "OrderCreated"}
 	for range 2 {
 		if err := tr.Publish(context.Background(), topic, env); err != nil {
 			t.Fatal(err)
@@ -237,9 +239,9 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-func waitDeadLetters(t *testing.T, dl cqrs.DeadLetters, n int) []cqrs.DeadLetter {
+func waitDeadLetters(t *testing.T, dl transport.DeadLetters, n int) []transport.DeadLetter {
 	t.Helper()
-	var got []cqrs.DeadLetter
+	var got []transport.DeadLetter
 	if !catgatest.Poll(5*time.Second, func() bool {
 		var err error
 		if got, err = dl.ListDeadLetters(context.Background(), "", 0); err != nil {
@@ -252,18 +254,18 @@ func waitDeadLetters(t *testing.T, dl cqrs.DeadLetters, n int) []cqrs.DeadLetter
 	return got
 }
 
-// busyInbox is an IdempotencyStore whose every key is held by another run.
+// busyInbox is an inbox.Store whose every key is held by another run.
 // It counts claims, and those made once the subscription was draining.
 type busyInbox struct{ claims, late atomic.Int32 }
 
-func (s *busyInbox) Claim(ctx context.Context, _ string, _ time.Duration) (cqrs.IdempotencyState, error) {
+func (s *busyInbox) Claim(ctx context.Context, _ string, _ time.Duration) (inbox.State, error) {
 	s.claims.Add(1)
 	select {
-	case <-cqrs.Draining(ctx):
+	case <-transport.Draining(ctx):
 		s.late.Add(1)
 	default:
 	}
-	return cqrs.StateBusy, nil
+	return inbox.StateBusy, nil
 }
 func (s *busyInbox) MarkDone(context.Context, string, time.Duration) error { return nil }
 func (s *busyInbox) Release(context.Context, string) error                 { return nil }
@@ -280,9 +282,9 @@ func TestIdempotency_WaitingDeliveryGivenBackAtStop(t *testing.T) {
 		ran.Add(1)
 		return nil
 	}))
-	opts := func(instance string, store cqrs.IdempotencyStore, maxDeliver int) cqrs.Options {
+	opts := func(instance string, store inbox.Store, maxDeliver int) cqrs.Options {
 		return cqrs.Options{Service: "svc", Instance: instance, Transport: tr, MaxDeliver: maxDeliver,
-			Delivery: cqrs.DefaultDelivery(nil, cqrs.DeliveryConfig{Idempotency: store, Service: "svc", Retry: cqrs.DefaultRetry})}
+			Delivery: cqrs.DefaultDelivery(nil, cqrs.DeliveryConfig{Idempotency: store, Service: "svc", Retry: cqrs.RetryPolicy{Attempts: 3, Initial: 20 * time.Millisecond, Max: time.Second}})}
 	}
 	first := newBus(t, opts("i1", busy, 1), handler) // its only attempt: given back, still not a dead letter
 	if err := first.Start(context.Background()); err != nil {
@@ -306,13 +308,13 @@ func TestIdempotency_WaitingDeliveryGivenBackAtStop(t *testing.T) {
 	if n := busy.late.Load(); n > 1 {
 		t.Fatalf("%d claims after the drain began, want at most 1: ErrDraining was retried", n)
 	}
-	if cqrs.Draining(context.Background()) != nil {
+	if transport.Draining(context.Background()) != nil {
 		t.Fatal("a context without WithDrain reports draining")
 	}
 	if dls, err := tr.ListDeadLetters(context.Background(), "", 0); err != nil || len(dls) != 0 {
 		t.Fatalf("dead letters %v (%v), want none: the message was given back", dls, err)
 	}
-	second := newBus(t, opts("i2", &cqrs.MemoryInbox{}, 3), handler)
+	second := newBus(t, opts("i2", &inbox.Memory{}, 3), handler)
 	startBus(t, second)
 	catgatest.Poll(time.Until(deadline), func() bool { return ran.Load() != 0 })
 	if ran.Load() != 1 {

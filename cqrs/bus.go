@@ -13,15 +13,16 @@ import (
 
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 // Defaults of Options and Config, read from Config's envDefault tags (see
 // Config): 5 deliveries, 1 MiB, 32 handlers in flight, 30s per delivery.
 var (
-	DefaultMaxDeliver     = defaults.MaxDeliver
-	DefaultMaxPayload     = defaults.MaxPayload
-	DefaultConcurrency    = defaults.Concurrency
-	DefaultHandlerTimeout = defaults.HandlerTimeout
+	defaultMaxDeliver     = defaults.MaxDeliver
+	defaultMaxPayload     = defaults.MaxPayload
+	defaultHandlerTimeout = defaults.HandlerTimeout
 )
 
 // Backoff is an exponential delay with jitter: attempt n waits
@@ -34,10 +35,10 @@ type Backoff struct {
 	Jitter     float64 // 0..1
 }
 
-// DefaultRedelivery is the broker redelivery delay after a failed delivery:
+// defaultRedelivery is the broker redelivery delay after a failed delivery:
 // from 1s (CATGA_REDELIVERY_INITIAL), doubling, up to 1m
 // (CATGA_REDELIVERY_MAX), ±20%.
-var DefaultRedelivery = Backoff{Initial: defaults.RedeliveryInitial, Max: defaults.RedeliveryMax, Multiplier: backoffMultiplier, Jitter: 0.2}
+var defaultRedelivery = Backoff{Initial: defaults.RedeliveryInitial, Max: defaults.RedeliveryMax, Multiplier: backoffMultiplier, Jitter: 0.2}
 
 // backoffMultiplier is how every wait of the bus grows: it doubles.
 const backoffMultiplier = 2
@@ -64,11 +65,11 @@ func (b Backoff) Delay(attempt int) time.Duration {
 // Options configure a Bus. The zero value is the mediator alone: no
 // transport, no behaviors, in-process and synchronous.
 type Options struct {
-	Service   string    // consumer group; required with a transport
-	Instance  string    // this instance's id; required with a transport
-	Transport Transport // nil: dispatch in process only
-	Codec     Codec     // encodes what this bus sends; default JSON
-	Codecs    []Codec   // more content types this bus decodes
+	Service   string              // consumer group; required with a transport
+	Instance  string              // this instance's id; required with a transport
+	Transport transport.Transport // nil: dispatch in process only
+	Codec     Codec               // encodes what this bus sends; default JSON
+	Codecs    []Codec             // more content types this bus decodes
 	Logger    *slog.Logger
 
 	// Dispatch wraps Send, Ask and a transport-less Publish or Dispatch, and
@@ -79,7 +80,7 @@ type Options struct {
 
 	MaxDeliver  int     // deliveries before a dead letter; default 5
 	MaxPayload  int     // encoded bytes; default 1 MiB
-	Redelivery  Backoff // delay of a broker redelivery; default DefaultRedelivery
+	Redelivery  Backoff // delay of a broker redelivery; default defaultRedelivery
 	Concurrency int     // handlers in flight per subscription; default 32
 
 	Handlers []Registration
@@ -95,7 +96,7 @@ type Options struct {
 // Routes are fixed by New; a Bus is safe for concurrent use.
 type Bus struct {
 	service, instance string
-	transport         Transport
+	transport         transport.Transport
 	codec             Codec
 	codecs            []Codec
 	log               *slog.Logger
@@ -114,7 +115,7 @@ type Bus struct {
 	mu      sync.Mutex
 	running bool
 	stopped bool
-	subs    []Subscriber
+	subs    []transport.Closer
 	sealed  atomic.Bool // set at Start: the routes are final, Register refuses
 }
 
@@ -143,16 +144,16 @@ func New(o Options, regs ...Registration) (*Bus, error) {
 		b.log = slog.New(slog.DiscardHandler)
 	}
 	if b.maxDeliver <= 0 {
-		b.maxDeliver = DefaultMaxDeliver
+		b.maxDeliver = defaultMaxDeliver
 	}
 	if b.maxPayload <= 0 {
-		b.maxPayload = DefaultMaxPayload
+		b.maxPayload = defaultMaxPayload
 	}
 	if b.redelivery == (Backoff{}) {
-		b.redelivery = DefaultRedelivery
+		b.redelivery = defaultRedelivery
 	}
 	if b.concurrency <= 0 {
-		b.concurrency = DefaultConcurrency
+		b.concurrency = transport.DefaultConcurrency
 	}
 	if b.transport != nil && (b.service == "" || b.instance == "") {
 		return nil, fmt.Errorf("cqrs: a bus with a transport needs a service (got %q) and an instance (got %q)", b.service, b.instance)
@@ -203,14 +204,14 @@ func (b *Bus) Service() string { return b.service }
 func (b *Bus) Instance() string { return b.instance }
 
 // Transport returns the bus's transport, or nil.
-func (b *Bus) Transport() Transport { return b.transport }
+func (b *Bus) Transport() transport.Transport { return b.transport }
 
-// DeadLetters returns the transport's dead letters, or ErrNoDeadLetters.
-func (b *Bus) DeadLetters() (DeadLetters, error) {
-	if dl, ok := b.transport.(DeadLetters); ok {
+// DeadLetters returns the transport's dead letters, or transport.ErrNoDeadLetters.
+func (b *Bus) DeadLetters() (transport.DeadLetters, error) {
+	if dl, ok := b.transport.(transport.DeadLetters); ok {
 		return dl, nil
 	}
-	return nil, ErrNoDeadLetters
+	return nil, transport.ErrNoDeadLetters
 }
 
 // Start subscribes to the events this bus handles and serves the commands
@@ -228,14 +229,14 @@ func (b *Bus) Start(ctx context.Context) error {
 	}
 	topics, eps := b.reg.subscriptions()
 	if len(topics) > 0 {
-		s, err := b.transport.Subscribe(ctx, Subscription{Group: b.service, Instance: b.instance, Concurrency: b.concurrency, Topics: topics})
+		s, err := b.transport.Subscribe(ctx, transport.Subscription{Group: b.service, Instance: b.instance, Concurrency: b.concurrency, Topics: topics})
 		if err != nil {
 			return fmt.Errorf("cqrs: subscribe %s: %w", b.service, err)
 		}
 		b.subs = append(b.subs, s)
 	}
 	if len(eps) > 0 {
-		s, err := b.transport.Serve(ctx, Service{Group: b.service, Instance: b.instance, Concurrency: b.concurrency, Endpoints: eps})
+		s, err := b.transport.Serve(ctx, transport.Responder{Group: b.service, Instance: b.instance, Concurrency: b.concurrency, Endpoints: eps})
 		if err != nil {
 			err = fmt.Errorf("cqrs: serve %s: %w", b.service, err)
 			subs := b.subs
@@ -266,7 +267,7 @@ func (b *Bus) Stop(ctx context.Context) error {
 	return closeAll(ctx, subs)
 }
 
-func closeAll(ctx context.Context, subs []Subscriber) error {
+func closeAll(ctx context.Context, subs []transport.Closer) error {
 	var errs []error
 	for _, s := range subs {
 		errs = append(errs, s.Close(ctx))
@@ -290,7 +291,7 @@ func (b *Bus) Check(context.Context) error {
 
 // stamp fills the headers of a message this bus sends from ctx: a new id,
 // and the correlation and causation of the message being handled, if any.
-func (b *Bus) stamp(ctx context.Context, env *Envelope, t Topic) {
+func (b *Bus) stamp(ctx context.Context, env *transport.Envelope, t transport.Topic) {
 	env.ID = NewID()
 	env.Name = t.Name
 	env.Kind = t.Kind
@@ -336,7 +337,7 @@ func (b *Bus) codecFor(contentType string) (Codec, error) {
 }
 
 // encode marshals v for topic t and enforces the payload limit.
-func (b *Bus) encode(t Topic, v any) ([]byte, error) {
+func (b *Bus) encode(t transport.Topic, v any) ([]byte, error) {
 	p, err := b.codec.Marshal(v)
 	if err != nil {
 		return nil, Errorf(CodeInvalid, "cqrs: encode %s: %w", t, err)
@@ -349,7 +350,7 @@ func (b *Bus) encode(t Topic, v any) ([]byte, error) {
 
 // payloadLimit is the bus's limit, or the transport's when that is smaller.
 func (b *Bus) payloadLimit() int {
-	if pl, ok := b.transport.(PayloadLimiter); ok {
+	if pl, ok := b.transport.(transport.PayloadLimiter); ok {
 		if m := pl.MaxPayload(); m > 0 && m < b.maxPayload {
 			return m
 		}
@@ -358,7 +359,7 @@ func (b *Bus) payloadLimit() int {
 }
 
 // decode unmarshals env's payload into v.
-func (b *Bus) decode(env *Envelope, v any) error {
+func (b *Bus) decode(env *transport.Envelope, v any) error {
 	c, err := b.codecFor(env.ContentType)
 	if err != nil {
 		return err

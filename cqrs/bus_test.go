@@ -10,6 +10,7 @@ import (
 
 	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/cqrs/memory"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 type OrderID string
@@ -181,12 +182,12 @@ func TestNameOf(t *testing.T) {
 
 func TestValidateName(t *testing.T) {
 	for _, bad := range []string{"", "1abc", "a.b", "a b", "a*", "a>", strings.Repeat("a", 129)} {
-		if cqrs.ValidateName(bad) == nil {
+		if transport.ValidateName(bad) == nil {
 			t.Errorf("ValidateName(%q) = nil, want an error", bad)
 		}
 	}
 	for _, good := range []string{"A", "OrderCreated", "order-created_v2"} {
-		if err := cqrs.ValidateName(good); err != nil {
+		if err := transport.ValidateName(good); err != nil {
 			t.Errorf("ValidateName(%q) = %v", good, err)
 		}
 	}
@@ -227,7 +228,7 @@ func TestPublish_NoTransportJoinsHandlerErrors(t *testing.T) {
 }
 
 func TestMessageFrom_CorrelatesChildMessages(t *testing.T) {
-	var parent, child *cqrs.Envelope
+	var parent, child *transport.Envelope
 	tr := memory.New(memory.Options{})
 	t.Cleanup(func() { _ = tr.Close(context.Background()) })
 	done := make(chan struct{})

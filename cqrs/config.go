@@ -9,6 +9,8 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/catga-go/catga/cqrs/inbox"
+	"github.com/catga-go/catga/cqrs/transport"
 	"github.com/catga-go/catga/internal/envconf"
 )
 
@@ -16,10 +18,10 @@ import (
 // Its zero value takes every default.
 //
 // The `envDefault` tags below are the one place the bus's defaults are
-// written. DefaultMaxDeliver, DefaultMaxPayload, DefaultConcurrency,
-// DefaultHandlerTimeout, DefaultRetry, DefaultRedelivery and
-// DefaultIdempotencyTTL are read from them, and WithDefaults fills a
-// Config's zero fields from them, so a bus configured in Go, one read from
+// written (CATGA_CONCURRENCY's is also transport.DefaultConcurrency, what a
+// transport takes for a Subscription's zero Concurrency; a test holds the two
+// equal). The bus's internal defaults are read from them, and WithDefaults
+// fills a Config's zero fields from them, so a bus configured in Go, one read from
 // the environment and one built by New alone get the same defaults (the
 // package doc says why the tags are the source).
 //
@@ -53,10 +55,10 @@ func (c Config) WithDefaults() Config {
 // NewFromConfig builds a bus from cfg without fx, as cqrs.Module does with
 // it: cfg's zero fields take their defaults and the result is validated;
 // the bus runs on t (nil: in process only) with the default dispatch and
-// delivery behaviors (DefaultDispatch, DefaultDelivery) and a MemoryInbox,
+// delivery behaviors (DefaultDispatch, DefaultDelivery) and an inbox.Memory,
 // and regs registered. For a logger, behaviors of your own, another inbox or
 // telemetry, use cqrs.Module, or New with Options.
-func NewFromConfig(cfg Config, t Transport, regs ...Registration) (*Bus, error) {
+func NewFromConfig(cfg Config, t transport.Transport, regs ...Registration) (*Bus, error) {
 	o, err := cfg.options(wiring{transport: t})
 	if err != nil {
 		return nil, err
@@ -67,10 +69,10 @@ func NewFromConfig(cfg Config, t Transport, regs ...Registration) (*Bus, error) 
 // wiring is what a bus takes besides its Config; cqrs.Module fills it from
 // the container.
 type wiring struct {
-	transport Transport
+	transport transport.Transport
 	logger    *slog.Logger
-	inbox     IdempotencyStore // nil: a MemoryInbox
-	behaviors []Behavior       // the user's, inside the default ones
+	inbox     inbox.Store // nil: an inbox.Memory
+	behaviors []Behavior  // the user's, inside the default ones
 	codecs    []Codec
 	tracer    trace.TracerProvider
 	meter     metric.MeterProvider
@@ -83,11 +85,11 @@ func (c Config) options(w wiring) (Options, error) {
 	if err := c.Validate(); err != nil {
 		return Options{}, err
 	}
-	inbox := w.inbox
-	if inbox == nil {
-		inbox = &MemoryInbox{}
+	store := w.inbox
+	if store == nil {
+		store = &inbox.Memory{}
 	}
-	redelivery := DefaultRedelivery
+	redelivery := defaultRedelivery
 	redelivery.Initial, redelivery.Max = c.RedeliveryInitial, c.RedeliveryMax
 	return Options{
 		Service:   c.Service,
@@ -99,7 +101,7 @@ func (c Config) options(w wiring) (Options, error) {
 		Delivery: DefaultDelivery(w.logger, DeliveryConfig{
 			Timeout:        c.HandlerTimeout,
 			Retry:          RetryPolicy{Attempts: c.RetryAttempts, Initial: c.RetryInitial, Max: c.RetryMax},
-			Idempotency:    inbox,
+			Idempotency:    store,
 			IdempotencyTTL: c.IdempotencyTTL,
 			Service:        c.Service,
 		}, w.behaviors...),
@@ -136,12 +138,12 @@ func (c Config) Validate() error {
 	positive("CATGA_REDELIVERY_MAX", c.RedeliveryMax)
 	positive("CATGA_IDEMPOTENCY_TTL", c.IdempotencyTTL)
 	if c.Service != "" {
-		if err := ValidateName(c.Service); err != nil {
+		if err := transport.ValidateName(c.Service); err != nil {
 			errs = append(errs, fmt.Errorf("CATGA_SERVICE: %w", err))
 		}
 	}
-	if len(c.Instance) > maxNameLen {
-		errs = append(errs, fmt.Errorf("HOSTNAME: %d characters, over %d", len(c.Instance), maxNameLen))
+	if len(c.Instance) > transport.MaxNameLen {
+		errs = append(errs, fmt.Errorf("HOSTNAME: %d characters, over %d", len(c.Instance), transport.MaxNameLen))
 	}
 	return errors.Join(errs...)
 }

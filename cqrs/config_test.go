@@ -10,6 +10,7 @@ import (
 
 	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/cqrs/memory"
+	"github.com/catga-go/catga/cqrs/transport"
 	"github.com/catga-go/catga/internal/envconf"
 )
 
@@ -31,24 +32,14 @@ func TestConfig_DefaultsComeFromTheTags(t *testing.T) {
 	if tags != want {
 		t.Fatalf("the tags say %+v, want %+v", tags, want)
 	}
-	derived := cqrs.Config{
-		MaxDeliver: cqrs.DefaultMaxDeliver, MaxPayload: cqrs.DefaultMaxPayload, Concurrency: cqrs.DefaultConcurrency,
-		HandlerTimeout: cqrs.DefaultHandlerTimeout, RetryAttempts: cqrs.DefaultRetry.Attempts,
-		RetryInitial: cqrs.DefaultRetry.Initial, RetryMax: cqrs.DefaultRetry.Max,
-		RedeliveryInitial: cqrs.DefaultRedelivery.Initial, RedeliveryMax: cqrs.DefaultRedelivery.Max,
-		IdempotencyTTL: cqrs.DefaultIdempotencyTTL,
-	}
-	if derived != tags {
-		t.Fatalf("the Default* values say %+v, the tags %+v", derived, tags)
-	}
-	if cqrs.DefaultRedelivery.Multiplier != 2 || cqrs.DefaultRedelivery.Jitter != 0.2 {
-		t.Fatalf("DefaultRedelivery = %+v", cqrs.DefaultRedelivery)
+	if tags.Concurrency != transport.DefaultConcurrency {
+		t.Fatalf("CATGA_CONCURRENCY's default is %d, transport.DefaultConcurrency %d", tags.Concurrency, transport.DefaultConcurrency)
 	}
 }
 
 func TestConfig_WithDefaultsKeepsSetFields(t *testing.T) {
 	c := cqrs.Config{Service: "s", MaxDeliver: 1, RetryInitial: time.Millisecond}.WithDefaults()
-	if c.Service != "s" || c.MaxDeliver != 1 || c.RetryInitial != time.Millisecond || c.Concurrency != cqrs.DefaultConcurrency {
+	if c.Service != "s" || c.MaxDeliver != 1 || c.RetryInitial != time.Millisecond || c.Concurrency != transport.DefaultConcurrency {
 		t.Fatalf("got %+v", c)
 	}
 }
@@ -155,7 +146,8 @@ func ExampleNewFromConfig() {
 	fmt.Println(id, err)
 	_, err = cqrs.Send[string](ctx, bus, PlaceOrder{})
 	fmt.Println(cqrs.CodeOf(err))
-	fmt.Println(cqrs.Config{}.WithDefaults().MaxDeliver, cqrs.DefaultRedelivery.Initial)
+	d := cqrs.Config{}.WithDefaults()
+	fmt.Println(d.MaxDeliver, d.RedeliveryInitial)
 	// Output:
 	// o-1 for c1 <nil>
 	// invalid

@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"time"
+
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 // errUnknownType: a delivery whose type header names no type handled on its topic.
 type unknownTypeError struct {
-	topic Topic
+	topic transport.Topic
 	name  string
 }
 
@@ -23,7 +25,7 @@ func (e *unknownTypeError) Error() string {
 // topic's, its attempt within MaxDeliver (a message that crashed its handler
 // comes back with a higher count and no chance to report), and its payload
 // must decode into v. A failure here is permanent.
-func (b *Bus) admit(t Topic, env *Envelope, v any) error {
+func (b *Bus) admit(t transport.Topic, env *transport.Envelope, v any) error {
 	switch {
 	case env.Name != t.Name:
 		return Permanent(&unknownTypeError{topic: t, name: env.Name})
@@ -50,14 +52,14 @@ func (b *Bus) guard(fn func() error) (err error) {
 // settle applies the redelivery policy to a handled delivery: ack on
 // success; dead-letter a permanent error or the last allowed attempt; nak
 // with backoff otherwise.
-func (b *Bus) settle(ctx context.Context, d Delivery, t Topic, err error) {
+func (b *Bus) settle(ctx context.Context, d transport.Delivery, t transport.Topic, err error) {
 	env := d.Envelope()
 	sctx := context.WithoutCancel(ctx)
 	var serr error
 	switch {
 	case err == nil:
 		serr = d.Ack(sctx)
-	case errors.Is(err, ErrDraining):
+	case errors.Is(err, transport.ErrDraining):
 		serr = d.Nak(sctx, 0) // not handled here: give it back, not an attempt that failed
 	case IsPermanent(err) || env.Attempt >= b.maxDeliver:
 		tid, sid := traceIDsOf(ctx, env)
@@ -68,10 +70,10 @@ func (b *Bus) settle(ctx context.Context, d Delivery, t Topic, err error) {
 		if b.tel != nil {
 			b.count(b.tel.deadLettered, t)
 		}
-		serr = d.DeadLetter(sctx, &DeadLetter{
+		serr = d.DeadLetter(sctx, &transport.DeadLetter{
 			Envelope: *env,
 			Error:    err.Error(),
-			Code:     CodeOf(err),
+			Code:     string(CodeOf(err)),
 			Attempts: env.Attempt,
 			Service:  b.service,
 			Instance: b.instance,

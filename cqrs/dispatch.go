@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"reflect"
 	"sync/atomic"
+
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 // Send sends command cmd and returns its handler's result as an R. The
@@ -13,23 +15,23 @@ import (
 // ErrNoHandler. An R other than the handler's result type is an error naming
 // both types.
 func Send[R, C any](ctx context.Context, b *Bus, cmd C) (R, error) {
-	if rt, ok := b.reg.routes[keyFor[C]()].(*requestRoute[C, R]); ok && rt.meta.topic.Kind == KindCommand {
+	if rt, ok := b.reg.routes[keyFor[C]()].(*requestRoute[C, R]); ok && rt.meta.topic.Kind == transport.KindCommand {
 		return rt.run(ctx, cmd)
 	}
-	return request[R](ctx, b, KindCommand, cmd)
+	return request[R](ctx, b, transport.KindCommand, cmd)
 }
 
 // Ask sends query q and returns its handler's result as an R, as Send does.
 func Ask[R, Q any](ctx context.Context, b *Bus, q Q) (R, error) {
-	if rt, ok := b.reg.routes[keyFor[Q]()].(*requestRoute[Q, R]); ok && rt.meta.topic.Kind == KindQuery {
+	if rt, ok := b.reg.routes[keyFor[Q]()].(*requestRoute[Q, R]); ok && rt.meta.topic.Kind == transport.KindQuery {
 		return rt.run(ctx, q)
 	}
-	return request[R](ctx, b, KindQuery, q)
+	return request[R](ctx, b, transport.KindQuery, q)
 }
 
 // request is the path of a request not answered by a matching local route:
 // a mismatch to explain, or a remote call.
-func request[R, C any](ctx context.Context, b *Bus, kind Kind, msg C) (R, error) {
+func request[R, C any](ctx context.Context, b *Bus, kind transport.Kind, msg C) (R, error) {
 	var zero R
 	key := keyFor[C]()
 	if key == 0 { // C is an interface type: look at the value inside
@@ -37,7 +39,7 @@ func request[R, C any](ctx context.Context, b *Bus, kind Kind, msg C) (R, error)
 	}
 	if rt, ok := b.reg.routes[key]; ok {
 		if k := rt.topic().Kind; k != kind {
-			verb := map[Kind]string{KindCommand: "Send", KindQuery: "Ask", KindEvent: "Publish"}[k]
+			verb := map[transport.Kind]string{transport.KindCommand: "Send", transport.KindQuery: "Ask", transport.KindEvent: "Publish"}[k]
 			return zero, fmt.Errorf("cqrs: %v is a %s, not a %s: use %s", rt.goType(), k, kind, verb)
 		}
 		if rr, ok := rt.(interface{ resultType() reflect.Type }); ok {
@@ -49,7 +51,7 @@ func request[R, C any](ctx context.Context, b *Bus, kind Kind, msg C) (R, error)
 	if err != nil {
 		return zero, err
 	}
-	t := Topic{Kind: kind, Name: name}
+	t := transport.Topic{Kind: kind, Name: name}
 	if b.transport == nil {
 		return zero, fmt.Errorf("%w for %s", ErrNoHandler, t)
 	}
@@ -57,12 +59,12 @@ func request[R, C any](ctx context.Context, b *Bus, kind Kind, msg C) (R, error)
 	if err != nil {
 		return zero, err
 	}
-	env := &Envelope{Payload: payload}
+	env := &transport.Envelope{Payload: payload}
 	ctx, span := b.startSend(ctx, t, true)
 	b.stamp(ctx, env, t)
 	rep, err := b.transport.Request(ctx, t, env)
 	if err == nil && rep.Err != nil {
-		err = rep.Err
+		err = &Error{Code: ParseCode(rep.Err.Code), Message: rep.Err.Message}
 	}
 	if span != nil {
 		endSpan(span, err)
@@ -89,7 +91,7 @@ func (rt *requestRoute[C, R]) resultType() reflect.Type { return reflect.TypeFor
 // their errors are returned.
 //
 // Inside a store's transaction (ctx from pgmod.DB.Tx or redismod's
-// Outbox.Tx, see WithOutbox) the event is written to the transaction's
+// Outbox.Tx, see transport.WithOutbox) the event is written to the transaction's
 // outbox instead, and published by its relay after commit.
 //
 // A failed Publish says what happened: an error wrapping ErrOutcomeUnknown
@@ -112,7 +114,7 @@ func (b *Bus) Publish(ctx context.Context, event any) error {
 		_, err := b.nameOf(key, event) // no subscriber is fine; a bad type is not
 		return err
 	}
-	return b.enqueue(ctx, KindEvent, key, event)
+	return b.enqueue(ctx, transport.KindEvent, key, event)
 }
 
 // Dispatch sends command cmd as durable, asynchronous work: with a transport
@@ -134,14 +136,14 @@ func (b *Bus) Dispatch(ctx context.Context, cmd any) error {
 		}
 		return rt.dispatchAny(ctx, cmd)
 	}
-	if rt, ok := b.reg.routes[key]; ok && rt.topic().Kind != KindCommand {
+	if rt, ok := b.reg.routes[key]; ok && rt.topic().Kind != transport.KindCommand {
 		return fmt.Errorf("cqrs: %v is a %s, not a command", rt.goType(), rt.topic().Kind)
 	}
-	return b.enqueue(ctx, KindCommand, key, cmd)
+	return b.enqueue(ctx, transport.KindCommand, key, cmd)
 }
 
 func (rt *requestRoute[C, R]) dispatchAny(ctx context.Context, cmd any) error {
-	if rt.meta.topic.Kind != KindCommand {
+	if rt.meta.topic.Kind != transport.KindCommand {
 		return fmt.Errorf("cqrs: %v is a %s, not a command", rt.typ, rt.meta.topic.Kind)
 	}
 	_, err := rt.run(ctx, cmd.(C))
@@ -149,21 +151,21 @@ func (rt *requestRoute[C, R]) dispatchAny(ctx context.Context, cmd any) error {
 }
 
 // enqueue encodes v and publishes it on the transport, or writes it to the
-// outbox bound to ctx (WithOutbox).
-func (b *Bus) enqueue(ctx context.Context, kind Kind, key typeKey, v any) error {
+// outbox bound to ctx (transport.WithOutbox).
+func (b *Bus) enqueue(ctx context.Context, kind transport.Kind, key typeKey, v any) error {
 	name, err := b.nameOf(key, v)
 	if err != nil {
 		return err
 	}
-	t := Topic{Kind: kind, Name: name}
+	t := transport.Topic{Kind: kind, Name: name}
 	payload, err := b.encode(t, v)
 	if err != nil {
 		return err
 	}
-	env := &Envelope{Payload: payload}
+	env := &transport.Envelope{Payload: payload}
 	ctx, span := b.startSend(ctx, t, false)
 	b.stamp(ctx, env, t)
-	if o, ok := OutboxFrom(ctx); ok {
+	if o, ok := transport.OutboxFrom(ctx); ok {
 		err = o.Add(ctx, t, env) // published by the outbox's relay after commit
 	} else {
 		err = b.transport.Publish(ctx, t, env)
@@ -231,7 +233,7 @@ func NewSender[C, R any](b *Bus) *Sender[C, R] {
 func (s *Sender[C, R]) lookup() (r senderRoute[C, R], final bool) {
 	sealed := s.bus.sealed.Load() // before the lookup: a route seen after Start is final
 	rt, _ := s.bus.reg.routes[keyFor[C]()].(*requestRoute[C, R])
-	if rt != nil && rt.meta.topic.Kind != KindCommand {
+	if rt != nil && rt.meta.topic.Kind != transport.KindCommand {
 		rt = nil
 	}
 	r.rt = rt
@@ -268,5 +270,5 @@ func (s *Sender[C, R]) sendLate(ctx context.Context, cmd C) (R, error) {
 	if r.rt != nil {
 		return r.rt.run(ctx, cmd)
 	}
-	return request[R](ctx, s.bus, KindCommand, cmd)
+	return request[R](ctx, s.bus, transport.KindCommand, cmd)
 }

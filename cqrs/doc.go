@@ -21,7 +21,7 @@
 // # Where a message goes
 //
 // A command or query whose handler is registered on the bus runs in
-// process; otherwise it goes over the bus's Transport to the service that
+// process; otherwise it goes over the bus's transport to the service that
 // owns it (NATS request/reply, Redis streams), and fails fast with
 // ErrNoHandler when nobody serves it. Publish and Dispatch go through the
 // transport (the memory transport when no broker is installed), through
@@ -45,7 +45,7 @@
 // or a definite failure such as ErrUnavailable (nothing was stored and
 // nothing will be sent later). Inside a store's transaction (pgmod.DB.Tx,
 // redismod's Outbox.Tx), Publish and Dispatch write to the transaction's
-// Outbox instead (WithOutbox), and a relay publishes after commit: state
+// outbox instead (transport.WithOutbox), and a relay publishes after commit: state
 // and messages exist together or not at all, and a handler registered with
 // OwnInbox marks its message handled in that same transaction.
 //
@@ -68,8 +68,8 @@
 // Config is the bus's deployment data (CATGA_MAX_DELIVER and the rest);
 // NewFromConfig builds a bus from it in one call, and cqrs.Module builds it
 // the same way in fx. Each default is written once, in Config's
-// `envDefault` tags: DefaultMaxDeliver, DefaultRetry, DefaultRedelivery and
-// the other Default* values and Config.WithDefaults are read from them. The
+// `envDefault` tags; Config.WithDefaults fills them in (read a default as
+// Config{}.WithDefaults().MaxDeliver). The
 // tags are the source, not Go constants, because reading the environment
 // needs them anyway: there an unset variable takes its default while an
 // explicit CATGA_MAX_DELIVER=0 stays 0 and Validate refuses it. One Backoff
@@ -77,7 +77,9 @@
 //
 // # Transports
 //
-// Transport, Subscription, Delivery and Envelope are the contract a broker
-// implements; cqrstest is its conformance suite, run by the memory, NATS
-// and Redis transports. Handler authors do not need them.
+// The contract a broker implements (Transport, Subscription, Delivery,
+// Envelope, the outbox seam) is package cqrs/transport, and the inbox
+// stores' contract is package cqrs/inbox; cqrstest is the conformance
+// suite, run by the memory, NATS and Redis transports. Handler authors need
+// neither: EnvelopeFrom gives a handler its message's metadata.
 package cqrs

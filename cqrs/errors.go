@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 // Code is an error's stable class. It survives the wire; the message text may
@@ -148,3 +150,9 @@ type PanicError struct {
 }
 
 func (e *PanicError) Error() string { return fmt.Sprintf("cqrs: handler panicked: %v", e.Value) }
+
+// replyError returns the reply for a request whose handler failed with err:
+// its code and message cross the wire, its cause does not.
+func replyError(err error) *transport.Reply {
+	return transport.Failed(string(CodeOf(err)), err.Error())
+}

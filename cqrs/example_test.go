@@ -8,7 +8,9 @@ import (
 
 	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/inbox"
 	"github.com/catga-go/catga/cqrs/memory"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 type PlaceOrder struct {
@@ -43,7 +45,7 @@ func Example() {
 	bus, err := cqrs.New(cqrs.Options{
 		Service: "orders", Instance: "pod-1", Transport: tr,
 		Dispatch: cqrs.DefaultDispatch(nil),
-		Delivery: cqrs.DefaultDelivery(nil, cqrs.DeliveryConfig{Service: "orders", Retry: cqrs.DefaultRetry, Idempotency: &cqrs.MemoryInbox{}}),
+		Delivery: cqrs.DefaultDelivery(nil, cqrs.DeliveryConfig{Service: "orders", Retry: cqrs.RetryPolicy{Attempts: 3, Initial: 20 * time.Millisecond, Max: time.Second}, Idempotency: &inbox.Memory{}}),
 	},
 		cqrs.HandleCommand(cqrs.CommandHandlerFunc[PlaceOrder, string](func(ctx context.Context, p PlaceOrder) (string, error) {
 			return "o-1", bus.Publish(ctx, OrderPlaced{ID: "o-1", Cents: p.Cents})
@@ -143,7 +145,7 @@ func ExampleBus_DeadLetters() {
 	_ = bus.Publish(ctx, OrderPlaced{ID: "o-3"})
 
 	dls, _ := bus.DeadLetters()
-	var list []cqrs.DeadLetter
+	var list []transport.DeadLetter
 	if catgatest.Poll(5*time.Second, func() bool {
 		list, _ = dls.ListDeadLetters(ctx, "billing", 10)
 		return len(list) > 0
@@ -151,23 +153,4 @@ func ExampleBus_DeadLetters() {
 		fmt.Println(list[0].Envelope.Name, list[0].Attempts, list[0].Error)
 	}
 	// Output: OrderPlaced 1 card refused
-}
-
-// A transport's subscription makes its handlers' context with WithDrain and
-// calls drain as Close begins; a behavior that only waits selects on
-// Draining and gives the message back with ErrDraining.
-func ExampleWithDrain() {
-	handlers, drain := cqrs.WithDrain(context.Background())
-	waiting := make(chan error)
-	go func() {
-		select {
-		case <-cqrs.Draining(handlers):
-			waiting <- cqrs.ErrDraining
-		case <-time.After(time.Minute): // another instance's lease
-			waiting <- nil
-		}
-	}()
-	drain() // Close begins
-	fmt.Println(<-waiting)
-	// Output: cqrs: subscription closing; message given back
 }

@@ -14,12 +14,14 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 
+	"github.com/catga-go/catga/cqrs/inbox"
+	"github.com/catga-go/catga/cqrs/transport"
 	"github.com/catga-go/catga/internal/fxreg"
 )
 
 // Module provides the *Bus, with the behaviors added with Use, the
 // transport a module installs with ProvideTransport, and the Config,
-// *slog.Logger and IdempotencyStore in the container (each optional), and
+// *slog.Logger and inbox.Store in the container (each optional), and
 // runs it: it registers the handlers added with Command, Query and Event
 // and hooks Bus.Start and Bus.Stop to the lifecycle. So
 // fx.New(cqrs.Module, memory.Module, orders.Module) is a working bus.
@@ -36,7 +38,7 @@ type params struct {
 
 	Config      Config               `optional:"true"`
 	Logger      *slog.Logger         `optional:"true"`
-	Idempotency IdempotencyStore     `optional:"true"`
+	Idempotency inbox.Store          `optional:"true"`
 	Transports  []installedTransport `group:"catga.transports"`
 	Behaviors   []behaviorSet        `group:"catga.behaviors"`
 	Codecs      []Codec              `group:"catga.codecs"`
@@ -68,7 +70,7 @@ func run(p runParams) error {
 // one (the memory transport) is used only when no other is installed.
 type installedTransport struct {
 	Name      string
-	Transport Transport
+	Transport transport.Transport
 	Fallback  bool
 }
 
@@ -76,14 +78,14 @@ type installedTransport struct {
 // parameters come from the container). Install one besides the memory
 // fallback; two is a startup error naming both.
 func ProvideTransport(name string, ctor any) fx.Option {
-	return fxreg.Group(fmt.Sprintf("cqrs.ProvideTransport(%q)", name), "catga.transports", ctor, func(t Transport) installedTransport {
+	return fxreg.Group(fmt.Sprintf("cqrs.ProvideTransport(%q)", name), "catga.transports", ctor, func(t transport.Transport) installedTransport {
 		return installedTransport{Name: name, Transport: t}
 	})
 }
 
 // ProvideFallbackTransport installs the transport used when no other is.
 func ProvideFallbackTransport(name string, ctor any) fx.Option {
-	return fxreg.Group(fmt.Sprintf("cqrs.ProvideFallbackTransport(%q)", name), "catga.transports", ctor, func(t Transport) installedTransport {
+	return fxreg.Group(fmt.Sprintf("cqrs.ProvideFallbackTransport(%q)", name), "catga.transports", ctor, func(t transport.Transport) installedTransport {
 		return installedTransport{Name: name, Transport: t, Fallback: true}
 	})
 }
@@ -243,7 +245,7 @@ func provide(p params) (*Bus, error) {
 	return New(o)
 }
 
-func chooseTransport(ts []installedTransport) (Transport, error) {
+func chooseTransport(ts []installedTransport) (transport.Transport, error) {
 	var chosen, fallback []installedTransport
 	for _, t := range ts {
 		if t.Fallback {

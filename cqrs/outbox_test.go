@@ -10,17 +10,19 @@ import (
 
 	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/inbox"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 type collectOutbox struct {
 	mu   sync.Mutex
-	msgs []cqrs.Outgoing
+	msgs []transport.Outgoing
 }
 
-func (o *collectOutbox) Add(_ context.Context, t cqrs.Topic, env *cqrs.Envelope) error {
+func (o *collectOutbox) Add(_ context.Context, t transport.Topic, env *transport.Envelope) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.msgs = append(o.msgs, cqrs.Outgoing{Topic: t, Envelope: env.Clone()})
+	o.msgs = append(o.msgs, transport.Outgoing{Topic: t, Envelope: env.Clone()})
 	return nil
 }
 
@@ -31,7 +33,7 @@ func TestOutbox_PublishAndDispatchInsideGoToTheOutboxNotTheBroker(t *testing.T) 
 		return nil
 	})))
 	ob := &collectOutbox{}
-	ctx := cqrs.WithOutbox(context.Background(), ob)
+	ctx := transport.WithOutbox(context.Background(), ob)
 	if err := b.Publish(ctx, OrderCreated{ID: "o1"}); err != nil {
 		t.Fatal(err)
 	}
@@ -46,11 +48,11 @@ func TestOutbox_PublishAndDispatchInsideGoToTheOutboxNotTheBroker(t *testing.T) 
 		t.Fatalf("outbox holds %d messages, want 2", len(ob.msgs))
 	}
 	ev, cmd := ob.msgs[0], ob.msgs[1]
-	if ev.Topic != (cqrs.Topic{Kind: cqrs.KindEvent, Name: "OrderCreated"}) || ev.Envelope.ID == "" || ev.Envelope.Source != "svc" ||
+	if ev.Topic != (transport.Topic{Kind: transport.KindEvent, Name: "OrderCreated"}) || ev.Envelope.ID == "" || ev.Envelope.Source != "svc" ||
 		string(ev.Envelope.Payload) != `{"ID":"o1","Total":0}` {
 		t.Fatalf("event in outbox: %+v %+v", ev.Topic, ev.Envelope)
 	}
-	if cmd.Topic != (cqrs.Topic{Kind: cqrs.KindCommand, Name: "CreateOrder"}) || cmd.Envelope.ID == ev.Envelope.ID {
+	if cmd.Topic != (transport.Topic{Kind: transport.KindCommand, Name: "CreateOrder"}) || cmd.Envelope.ID == ev.Envelope.ID {
 		t.Fatalf("command in outbox: %+v %+v", cmd.Topic, cmd.Envelope)
 	}
 	// Without the outbox the same call goes to the broker.
@@ -66,7 +68,7 @@ func TestOutbox_PublishAndDispatchInsideGoToTheOutboxNotTheBroker(t *testing.T) 
 func TestOutbox_ErrorOfTheOutboxIsThePublishError(t *testing.T) {
 	b, _ := deliveryBus(t, nil)
 	boom := errors.New("tx aborted")
-	ctx := cqrs.WithOutbox(context.Background(), cqrs.OutboxFunc(func(context.Context, cqrs.Topic, *cqrs.Envelope) error { return boom }))
+	ctx := transport.WithOutbox(context.Background(), transport.OutboxFunc(func(context.Context, transport.Topic, *transport.Envelope) error { return boom }))
 	if err := b.Publish(ctx, OrderCreated{ID: "o1"}); !errors.Is(err, boom) {
 		t.Fatalf("Publish: %v, want the outbox's error", err)
 	}
@@ -74,14 +76,14 @@ func TestOutbox_ErrorOfTheOutboxIsThePublishError(t *testing.T) {
 
 func TestOwnInbox_IdempotencyBehaviorLetsRedeliveriesThrough(t *testing.T) {
 	var calls atomic.Int32
-	inbox := &cqrs.MemoryInbox{}
+	inbox := &inbox.Memory{}
 	_, tr := deliveryBus(t, cqrs.DefaultDelivery(nil, cqrs.DeliveryConfig{Idempotency: inbox, Service: "svc"}),
 		cqrs.HandleEvent(cqrs.EventHandlerFunc[OrderCreated](func(context.Context, OrderCreated) error {
 			calls.Add(1)
 			return nil
 		}), cqrs.OwnInbox()))
-	env := &cqrs.Envelope{ID: cqrs.NewID(), Name: "OrderCreated", Kind: cqrs.KindEvent, ContentType: "application/json", Payload: []byte(`{"ID":"o1"}`)}
-	topic := cqrs.Topic{Kind: cqrs.KindEvent, Name: "OrderCreated"}
+	env := &transport.Envelope{ID: cqrs.NewID(), Name: "OrderCreated", Kind: transport.KindEvent, ContentType: "application/json", Payload: []byte(`{"ID":"o1"}`)}
+	topic := transport.Topic{Kind: transport.KindEvent, Name: "OrderCreated"}
 	for range 2 {
 		if err := tr.Publish(context.Background(), topic, env); err != nil {
 			t.Fatal(err)

@@ -3,6 +3,8 @@ package cqrs
 import (
 	"context"
 	"time"
+
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 // Handler is one step of the pipeline every dispatch and delivery runs
@@ -33,11 +35,11 @@ func chain(h Handler, behaviors []Behavior) Handler {
 type Message interface {
 	// ID is the message id; a local dispatch gets one on first use.
 	ID() string
-	Topic() Topic
+	Topic() transport.Topic
 	// HandlerName names the handler this run is for (one event may have several).
 	HandlerName() string
 	// Envelope returns the headers (and, for a delivery, the payload).
-	Envelope() *Envelope
+	Envelope() *transport.Envelope
 	// Body returns the message value.
 	Body() any
 	// Delivered reports whether the message came through a transport.
@@ -58,13 +60,13 @@ func MessageFrom(ctx context.Context) (Message, bool) {
 // in ctx: its id, name, time, attempt and headers. Without one (a handler
 // called directly, as in a unit test) it is an empty envelope, never nil,
 // so a handler may read it unchecked.
-func EnvelopeFrom(ctx context.Context) *Envelope {
+func EnvelopeFrom(ctx context.Context) *transport.Envelope {
 	if m, ok := MessageFrom(ctx); ok && m != nil {
 		if env := m.Envelope(); env != nil {
 			return env
 		}
 	}
-	return &Envelope{}
+	return &transport.Envelope{}
 }
 
 type ctxKey struct{}
@@ -73,7 +75,7 @@ var messageKey any = ctxKey{}
 
 // meta is what a call needs to know about its route.
 type meta struct {
-	topic     Topic
+	topic     transport.Topic
 	handler   string
 	validates bool
 	ownInbox  bool // the handler marks its inbox in its own transaction (OwnInbox)
@@ -87,7 +89,7 @@ type meta struct {
 type call[M, R any] struct {
 	parent    context.Context
 	meta      *meta
-	env       Envelope
+	env       transport.Envelope
 	filled    bool
 	delivered bool
 	answering bool // a request from another process
@@ -109,15 +111,15 @@ func (c *call[M, R]) Value(key any) any {
 	return c.parent.Value(key)
 }
 
-func (c *call[M, R]) ID() string          { return c.Envelope().ID }
-func (c *call[M, R]) Topic() Topic        { return c.meta.topic }
-func (c *call[M, R]) HandlerName() string { return c.meta.handler }
-func (c *call[M, R]) Body() any           { return c.body }
-func (c *call[M, R]) Delivered() bool     { return c.delivered }
+func (c *call[M, R]) ID() string             { return c.Envelope().ID }
+func (c *call[M, R]) Topic() transport.Topic { return c.meta.topic }
+func (c *call[M, R]) HandlerName() string    { return c.meta.handler }
+func (c *call[M, R]) Body() any              { return c.body }
+func (c *call[M, R]) Delivered() bool        { return c.delivered }
 
 // Envelope fills the headers of a local dispatch on first use, so a
 // dispatch that nobody asks about pays for no id.
-func (c *call[M, R]) Envelope() *Envelope {
+func (c *call[M, R]) Envelope() *transport.Envelope {
 	if !c.filled {
 		c.filled = true
 		c.meta.bus.stamp(c.parent, &c.env, c.meta.topic)

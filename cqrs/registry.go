@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 // Registration is one handler, ready to be given to New. Build it with
@@ -62,12 +64,12 @@ func handlerNameOf(h any, opts []HandlerOption) string {
 
 // HandleCommand registers h as the handler of command C.
 func HandleCommand[C, R any](h CommandHandler[C, R], opts ...HandlerOption) Registration {
-	return requestReg[C, R]{kind: KindCommand, h: h, name: handlerNameOf(h, opts), ownInbox: optionsOf(opts).ownInbox}
+	return requestReg[C, R]{kind: transport.KindCommand, h: h, name: handlerNameOf(h, opts), ownInbox: optionsOf(opts).ownInbox}
 }
 
 // HandleQuery registers h as the handler of query Q.
 func HandleQuery[Q, R any](h QueryHandler[Q, R], opts ...HandlerOption) Registration {
-	return requestReg[Q, R]{kind: KindQuery, h: h, name: handlerNameOf(h, opts), ownInbox: optionsOf(opts).ownInbox}
+	return requestReg[Q, R]{kind: transport.KindQuery, h: h, name: handlerNameOf(h, opts), ownInbox: optionsOf(opts).ownInbox}
 }
 
 // HandleEvent registers h as one handler of event E; an event may have many.
@@ -77,7 +79,7 @@ func HandleEvent[E any](h EventHandler[E], opts ...HandlerOption) Registration {
 
 // route is what the registry keeps per message type.
 type route interface {
-	topic() Topic
+	topic() transport.Topic
 	goType() reflect.Type
 }
 
@@ -115,7 +117,7 @@ func (r *registry) register(regs []Registration) error {
 
 // subscriptions returns the topics to consume (events handled, commands
 // owned) and the endpoints to serve (commands and queries owned), by name.
-func (r *registry) subscriptions() (durable []TopicHandler, endpoints []Endpoint) {
+func (r *registry) subscriptions() (durable []transport.TopicHandler, endpoints []transport.Endpoint) {
 	names := make([]string, 0, len(r.byName))
 	for name := range r.byName {
 		names = append(names, name)
@@ -123,12 +125,12 @@ func (r *registry) subscriptions() (durable []TopicHandler, endpoints []Endpoint
 	slices.Sort(names)
 	for _, name := range names {
 		rt := r.byName[name]
-		if th, ok := rt.(interface{ topicHandler() TopicHandler }); ok {
+		if th, ok := rt.(interface{ topicHandler() transport.TopicHandler }); ok {
 			if h := th.topicHandler(); h.Handler != nil {
 				durable = append(durable, h)
 			}
 		}
-		if ep, ok := rt.(interface{ endpoint() Endpoint }); ok {
+		if ep, ok := rt.(interface{ endpoint() transport.Endpoint }); ok {
 			endpoints = append(endpoints, ep.endpoint())
 		}
 	}
@@ -136,7 +138,7 @@ func (r *registry) subscriptions() (durable []TopicHandler, endpoints []Endpoint
 }
 
 // claim reserves the wire name of type t for a route, or explains the clash.
-func (r *registry) claim(key typeKey, t reflect.Type, kind Kind, name string) (route, error) {
+func (r *registry) claim(key typeKey, t reflect.Type, kind transport.Kind, name string) (route, error) {
 	if rt, ok := r.routes[key]; ok {
 		if rt.topic().Kind != kind {
 			return nil, fmt.Errorf("cqrs: %v is registered as a %s and as a %s; a type has one kind", t, rt.topic().Kind, kind)
@@ -155,7 +157,7 @@ func (r *registry) add(key typeKey, rt route) {
 }
 
 type requestReg[C, R any] struct {
-	kind     Kind
+	kind     transport.Kind
 	h        CommandHandler[C, R]
 	name     string
 	ownInbox bool
@@ -180,8 +182,8 @@ func (g requestReg[C, R]) register(r *registry) error {
 	}
 	_, validates := any((*C)(nil)).(Validator)
 	rt := &requestRoute[C, R]{
-		meta: meta{topic: Topic{Kind: g.kind, Name: name}, handler: g.name, validates: validates, ownInbox: g.ownInbox, bus: r.bus,
-			tel: r.bus.tel.forRoute(r.bus.service, Topic{Kind: g.kind, Name: name})},
+		meta: meta{topic: transport.Topic{Kind: g.kind, Name: name}, handler: g.name, validates: validates, ownInbox: g.ownInbox, bus: r.bus,
+			tel: r.bus.tel.forRoute(r.bus.service, transport.Topic{Kind: g.kind, Name: name})},
 		handler: g.h,
 		typ:     t,
 	}
@@ -206,12 +208,12 @@ func (g eventReg[E]) register(r *registry) error {
 		return err
 	}
 	key := keyFor[E]()
-	existing, err := r.claim(key, t, KindEvent, name)
+	existing, err := r.claim(key, t, transport.KindEvent, name)
 	if err != nil {
 		return err
 	}
 	old, _ := existing.(*eventRoute[E])
-	rt := &eventRoute[E]{t: Topic{Kind: KindEvent, Name: name}, typ: t, bus: r.bus}
+	rt := &eventRoute[E]{t: transport.Topic{Kind: transport.KindEvent, Name: name}, typ: t, bus: r.bus}
 	if old != nil { // copy: the registry being replaced may still be read
 		rt.handlers = append(rt.handlers, old.handlers...)
 	}
@@ -240,9 +242,9 @@ type requestRoute[C, R any] struct {
 	deliver  Handler
 }
 
-func (rt *requestRoute[C, R]) topic() Topic         { return rt.meta.topic }
-func (rt *requestRoute[C, R]) goType() reflect.Type { return rt.typ }
-func (rt *requestRoute[C, R]) handlerName() string  { return rt.meta.handler }
+func (rt *requestRoute[C, R]) topic() transport.Topic { return rt.meta.topic }
+func (rt *requestRoute[C, R]) goType() reflect.Type   { return rt.typ }
+func (rt *requestRoute[C, R]) handlerName() string    { return rt.meta.handler }
 
 func (rt *requestRoute[C, R]) terminal(ctx context.Context, m Message) error {
 	c, ok := m.(*call[C, R])
@@ -264,25 +266,25 @@ func (rt *requestRoute[C, R]) run(ctx context.Context, cmd C) (R, error) {
 	return c.res, err
 }
 
-func (rt *requestRoute[C, R]) endpoint() Endpoint {
-	return Endpoint{Topic: rt.meta.topic, Handler: RequestHandlerFunc(rt.serve)}
+func (rt *requestRoute[C, R]) endpoint() transport.Endpoint {
+	return transport.Endpoint{Topic: rt.meta.topic, Handler: transport.RequestHandlerFunc(rt.serve)}
 }
 
 // serve answers a request from another process. A request whose caller's
 // deadline (carried in the envelope by the transport, the context's
 // deadline here) has passed is answered with that and never started: its
 // caller has given up, and the command must not happen behind its back.
-func (rt *requestRoute[C, R]) serve(ctx context.Context, env *Envelope) *Reply {
+func (rt *requestRoute[C, R]) serve(ctx context.Context, env *transport.Envelope) *transport.Reply {
 	b := rt.meta.bus
 	if err := ctx.Err(); err != nil {
-		return ReplyError(fmt.Errorf("cqrs: %s %s not started: the caller's deadline has passed: %w", rt.meta.topic, env.ID, err))
+		return replyError(fmt.Errorf("cqrs: %s %s not started: the caller's deadline has passed: %w", rt.meta.topic, env.ID, err))
 	}
 	var cmd C
 	if env.Name != rt.meta.topic.Name {
-		return ReplyError(Errorf(CodeInvalid, "cqrs: %s endpoint got a %q", rt.meta.topic, env.Name))
+		return replyError(Errorf(CodeInvalid, "cqrs: %s endpoint got a %q", rt.meta.topic, env.Name))
 	}
 	if err := b.decode(env, &cmd); err != nil {
-		return ReplyError(Errorf(CodeInvalid, "%w", err))
+		return replyError(Errorf(CodeInvalid, "%w", err))
 	}
 	c := newCall[C, R](ctx, &rt.meta, cmd)
 	c.env, c.filled, c.delivered, c.answering = *env, true, true, true
@@ -291,25 +293,25 @@ func (rt *requestRoute[C, R]) serve(ctx context.Context, env *Envelope) *Reply {
 		h = HandlerFunc(rt.terminal)
 	}
 	if err := h.Handle(c, c); err != nil {
-		return ReplyError(err)
+		return replyError(err)
 	}
-	p, err := b.encode(Topic{Kind: rt.meta.topic.Kind, Name: rt.meta.topic.Name}, c.res)
+	p, err := b.encode(transport.Topic{Kind: rt.meta.topic.Kind, Name: rt.meta.topic.Name}, c.res)
 	if err != nil {
-		return ReplyError(err)
+		return replyError(err)
 	}
-	return &Reply{ContentType: b.codec.ContentType(), Payload: p}
+	return &transport.Reply{ContentType: b.codec.ContentType(), Payload: p}
 }
 
 // Commands are also durable work: Dispatch puts them on a queue the owning
 // service consumes. Queries are not.
-func (rt *requestRoute[C, R]) topicHandler() TopicHandler {
-	if rt.meta.topic.Kind != KindCommand {
-		return TopicHandler{}
+func (rt *requestRoute[C, R]) topicHandler() transport.TopicHandler {
+	if rt.meta.topic.Kind != transport.KindCommand {
+		return transport.TopicHandler{}
 	}
-	return TopicHandler{Topic: rt.meta.topic, Handler: DeliveryHandlerFunc(rt.consume)}
+	return transport.TopicHandler{Topic: rt.meta.topic, Handler: transport.DeliveryHandlerFunc(rt.consume)}
 }
 
-func (rt *requestRoute[C, R]) consume(ctx context.Context, d Delivery) {
+func (rt *requestRoute[C, R]) consume(ctx context.Context, d transport.Delivery) {
 	b := rt.meta.bus
 	env := d.Envelope()
 	var cmd C
@@ -324,7 +326,7 @@ func (rt *requestRoute[C, R]) consume(ctx context.Context, d Delivery) {
 
 // eventRoute fans one event type out to its handlers.
 type eventRoute[E any] struct {
-	t        Topic
+	t        transport.Topic
 	typ      reflect.Type
 	bus      *Bus
 	handlers []*eventHandler[E]
@@ -337,8 +339,8 @@ type eventHandler[E any] struct {
 	deliver  Handler
 }
 
-func (rt *eventRoute[E]) topic() Topic         { return rt.t }
-func (rt *eventRoute[E]) goType() reflect.Type { return rt.typ }
+func (rt *eventRoute[E]) topic() transport.Topic { return rt.t }
+func (rt *eventRoute[E]) goType() reflect.Type   { return rt.typ }
 
 func (eh *eventHandler[E]) terminal(ctx context.Context, m Message) error {
 	c, ok := m.(*call[E, struct{}])
@@ -368,11 +370,11 @@ func (rt *eventRoute[E]) publish(ctx context.Context, event any) error {
 	return errors.Join(errs...)
 }
 
-func (rt *eventRoute[E]) topicHandler() TopicHandler {
-	return TopicHandler{Topic: rt.t, Handler: DeliveryHandlerFunc(rt.consume)}
+func (rt *eventRoute[E]) topicHandler() transport.TopicHandler {
+	return transport.TopicHandler{Topic: rt.t, Handler: transport.DeliveryHandlerFunc(rt.consume)}
 }
 
-func (rt *eventRoute[E]) consume(ctx context.Context, d Delivery) {
+func (rt *eventRoute[E]) consume(ctx context.Context, d transport.Delivery) {
 	b := rt.bus
 	env := d.Envelope()
 	var e E

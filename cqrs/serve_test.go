@@ -8,16 +8,17 @@ import (
 
 	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/cqrs/memory"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 // servingTransport is the memory transport that keeps the endpoints the
 // bus serves, so a test can hand them a request as a broker would.
 type servingTransport struct {
 	*memory.Transport
-	eps []cqrs.Endpoint
+	eps []transport.Endpoint
 }
 
-func (t *servingTransport) Serve(ctx context.Context, s cqrs.Service) (cqrs.Subscriber, error) {
+func (t *servingTransport) Serve(ctx context.Context, s transport.Responder) (transport.Closer, error) {
 	t.eps = append(t.eps, s.Endpoints...)
 	return t.Transport.Serve(ctx, s)
 }
@@ -35,12 +36,12 @@ func TestServe_RequestWhoseCallerDeadlinePassedIsNotStarted(t *testing.T) {
 	if len(tr.eps) != 1 {
 		t.Fatalf("%d endpoints served, want 1", len(tr.eps))
 	}
-	env := &cqrs.Envelope{ID: cqrs.NewID(), Name: "CreateOrder", Kind: cqrs.KindCommand, ContentType: "application/json", Payload: []byte(`{"Customer":"c1"}`)}
+	env := &transport.Envelope{ID: cqrs.NewID(), Name: "CreateOrder", Kind: transport.KindCommand, ContentType: "application/json", Payload: []byte(`{"Customer":"c1"}`)}
 
 	expired, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
 	defer cancel()
 	rep := tr.eps[0].Handler.HandleRequest(expired, env)
-	if rep.Err == nil || rep.Err.Code != cqrs.CodeTimeout || runs.Load() != 0 {
+	if rep.Err == nil || rep.Err.Code != string(cqrs.CodeTimeout) || runs.Load() != 0 {
 		t.Fatalf("reply %+v after %d runs; want a timeout error and no run: the caller gave up", rep.Err, runs.Load())
 	}
 

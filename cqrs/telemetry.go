@@ -9,6 +9,8 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 // Telemetry: the bus traces and measures through the OpenTelemetry API
@@ -43,13 +45,13 @@ const instrumentation = "github.com/catga-go/catga/cqrs"
 var propagator = propagation.TraceContext{}
 
 // envCarrier reads and writes the trace context of an envelope.
-type envCarrier struct{ env *Envelope }
+type envCarrier struct{ env *transport.Envelope }
 
 func (c envCarrier) Get(key string) string {
 	switch key {
-	case HeaderTraceParent:
+	case transport.HeaderTraceParent:
 		return c.env.TraceParent
-	case HeaderTraceState:
+	case transport.HeaderTraceState:
 		return c.env.TraceState
 	}
 	return ""
@@ -57,14 +59,16 @@ func (c envCarrier) Get(key string) string {
 
 func (c envCarrier) Set(key, value string) {
 	switch key {
-	case HeaderTraceParent:
+	case transport.HeaderTraceParent:
 		c.env.TraceParent = value
-	case HeaderTraceState:
+	case transport.HeaderTraceState:
 		c.env.TraceState = value
 	}
 }
 
-func (c envCarrier) Keys() []string { return []string{HeaderTraceParent, HeaderTraceState} }
+func (c envCarrier) Keys() []string {
+	return []string{transport.HeaderTraceParent, transport.HeaderTraceState}
+}
 
 // telemetry is the bus's tracer and instruments.
 type telemetry struct {
@@ -113,7 +117,7 @@ func newTelemetry(b *Bus, tp trace.TracerProvider, mp metric.MeterProvider) (*te
 		return nil, err
 	}
 	t.metrics = true
-	if lr, ok := b.transport.(LagReporter); ok {
+	if lr, ok := b.transport.(transport.LagReporter); ok {
 		if t.lag, err = m.Int64ObservableGauge("catga.consumer.lag", metric.WithDescription("Messages a consumer group has not handled yet"), metric.WithUnit("{message}")); err != nil {
 			return nil, err
 		}
@@ -149,7 +153,7 @@ type routeTelemetry struct {
 	plain                                          []metric.AddOption
 }
 
-func (t *telemetry) forRoute(service string, topic Topic) *routeTelemetry {
+func (t *telemetry) forRoute(service string, topic transport.Topic) *routeTelemetry {
 	if t == nil {
 		return nil
 	}
@@ -177,7 +181,7 @@ func (t *telemetry) forRoute(service string, topic Topic) *routeTelemetry {
 // spanAttrs returns a span's attributes for env and operation: op is
 // messaging.operation.name, typ its messaging.operation.type (semconv's
 // send, process); the consumer group is named on the spans that consume.
-func (rt *routeTelemetry) spanAttrs(env *Envelope, op, typ string) trace.SpanStartOption {
+func (rt *routeTelemetry) spanAttrs(env *transport.Envelope, op, typ string) trace.SpanStartOption {
 	attrs := append(append(make([]attribute.KeyValue, 0, len(rt.attrs)+5), rt.attrs...),
 		attribute.String("messaging.operation.name", op), attribute.String("messaging.operation.type", typ))
 	if typ == "process" {
@@ -245,7 +249,7 @@ func (b *Bus) telemetryBehavior(next Handler) Handler {
 // startSend starts the span of sending a message (producer, or client for
 // a request) when tracing is on; the envelope stamped in the returned
 // context carries it.
-func (b *Bus) startSend(ctx context.Context, t Topic, request bool) (context.Context, trace.Span) {
+func (b *Bus) startSend(ctx context.Context, t transport.Topic, request bool) (context.Context, trace.Span) {
 	if b.tel == nil || b.tel.tracer == nil {
 		return ctx, nil
 	}
@@ -257,7 +261,7 @@ func (b *Bus) startSend(ctx context.Context, t Topic, request bool) (context.Con
 	return b.tel.tracer.Start(ctx, name, trace.WithSpanKind(kind), rt.spanAttrs(nil, op, "send"))
 }
 
-func (b *Bus) count(c metric.Int64Counter, t Topic) {
+func (b *Bus) count(c metric.Int64Counter, t transport.Topic) {
 	if b.tel == nil || !b.tel.metrics {
 		return
 	}
@@ -265,7 +269,7 @@ func (b *Bus) count(c metric.Int64Counter, t Topic) {
 }
 
 // forTopic is the plain attribute option of a topic, for the settle counters.
-func (t *telemetry) forTopic(service string, topic Topic) []metric.AddOption {
+func (t *telemetry) forTopic(service string, topic transport.Topic) []metric.AddOption {
 	return []metric.AddOption{metric.WithAttributes(attribute.String("message", topic.Name), attribute.String("kind", topic.Kind.String()), attribute.String("service", service))}
 }
 
@@ -280,7 +284,7 @@ func traceIDs(ctx context.Context) (traceID, spanID string) {
 
 // traceIDsOf returns the trace id of an envelope's traceparent, and its
 // parent span id, when ctx carries no span.
-func traceIDsOf(ctx context.Context, env *Envelope) (string, string) {
+func traceIDsOf(ctx context.Context, env *transport.Envelope) (string, string) {
 	if tid, sid := traceIDs(ctx); tid != "" {
 		return tid, sid
 	}

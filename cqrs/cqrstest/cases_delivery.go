@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/inbox"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 func testRedelivery(t *testing.T, h *harness) {
@@ -138,7 +140,7 @@ func testDeadLetterAtOnce(t *testing.T, h *harness) {
 	bad := keyed("undecodable")
 	bad.Payload = []byte(`{"key": not json`)
 	h.publish(tr, eventTopic, bad)
-	unknown := envelope(cqrs.KindEvent, "SuiteNoSuchType", "unknown", []byte(`{"key":"unknown"}`))
+	unknown := envelope(transport.KindEvent, "SuiteNoSuchType", "unknown", []byte(`{"key":"unknown"}`))
 	h.publish(tr, eventTopic, unknown) // on SuiteEvent's topic, naming a type nobody handles
 	if err := b.Publish(context.Background(), suiteEvent{Key: "after"}); err != nil {
 		t.Fatal(err)
@@ -146,7 +148,7 @@ func testDeadLetterAtOnce(t *testing.T, h *harness) {
 	dls := h.waitDeadLetters(b, svc, 3)
 	h.eventually(func() bool { return count("after") == 1 }, func() string { return "the event after the bad ones never arrived" })
 	quiet()
-	byName := map[string]cqrs.DeadLetter{}
+	byName := map[string]transport.DeadLetter{}
 	for _, dl := range dls {
 		switch {
 		case dl.Envelope.ID == bad.ID:
@@ -170,7 +172,7 @@ func testDeadLetterAtOnce(t *testing.T, h *harness) {
 	if n := count("permanent"); n != 1 {
 		t.Errorf("the permanent failure ran %d times, want 1", n)
 	}
-	if dl := byName["undecodable"]; dl.Code != cqrs.CodeInvalid || string(dl.Envelope.Payload) != string(bad.Payload) {
+	if dl := byName["undecodable"]; dl.Code != string(cqrs.CodeInvalid) || string(dl.Envelope.Payload) != string(bad.Payload) {
 		t.Errorf("undecodable: code %q payload %q, want invalid with the bytes kept", dl.Code, dl.Envelope.Payload)
 	}
 	if dl := byName["unknown"]; !strings.Contains(dl.Error, "SuiteNoSuchType") {
@@ -235,7 +237,7 @@ func testIdempotency(t *testing.T, h *harness) {
 	var calls atomic.Int32
 	svc := h.group("svc")
 	tr := h.connect(t)
-	inbox := &cqrs.MemoryInbox{}
+	inbox := &inbox.Memory{}
 	h.bus(busOptions{service: svc, instance: "i1", transport: tr, idempotency: inbox},
 		cqrs.HandleEvent(cqrs.EventHandlerFunc[suiteEvent](func(context.Context, suiteEvent) error {
 			calls.Add(1)

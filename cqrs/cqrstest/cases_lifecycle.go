@@ -11,17 +11,19 @@ import (
 	"time"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/inbox"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 func testCloseReopen(t *testing.T, h *harness) {
 	total, cycles := n(5000, 500), 5
 	c := newCollector()
 	group := h.group("durable")
-	open := func(i int) (cqrs.Transport, cqrs.Subscriber) {
+	open := func(i int) (transport.Transport, transport.Closer) {
 		tr := h.connect(t)
 		inst := fmt.Sprintf("cycle%d", i)
-		s := cqrs.Subscription{Group: group, Instance: inst, Concurrency: 8, Topics: []cqrs.TopicHandler{{
-			Topic: eventTopic, Handler: cqrs.DeliveryHandlerFunc(ack(c, inst)),
+		s := transport.Subscription{Group: group, Instance: inst, Concurrency: 8, Topics: []transport.TopicHandler{{
+			Topic: eventTopic, Handler: transport.DeliveryHandlerFunc(ack(c, inst)),
 		}}}
 		sub, err := tr.Subscribe(context.Background(), s)
 		if err != nil {
@@ -29,7 +31,7 @@ func testCloseReopen(t *testing.T, h *harness) {
 		}
 		return tr, sub
 	}
-	closeSub := func(tr cqrs.Transport, sub cqrs.Subscriber) {
+	closeSub := func(tr transport.Transport, sub transport.Closer) {
 		ctx, cancel := context.WithTimeout(context.Background(), h.f.timeout())
 		defer cancel()
 		if err := sub.Close(ctx); err != nil {
@@ -80,7 +82,7 @@ func testConcurrentClose(t *testing.T, h *harness) {
 	// not counted as a leak; then close the warm subscription, whose own
 	// fetching would otherwise come and go while the count is taken.
 	warmed := make(chan struct{}, 1)
-	warm := h.subscribe(tr, h.group("warm"), "w", 1, func(ctx context.Context, d cqrs.Delivery) {
+	warm := h.subscribe(tr, h.group("warm"), "w", 1, func(ctx context.Context, d transport.Delivery) {
 		_ = d.Ack(ctx)
 		select {
 		case warmed <- struct{}{}:
@@ -100,10 +102,10 @@ func testConcurrentClose(t *testing.T, h *harness) {
 	}
 	time.Sleep(100 * time.Millisecond)
 	base := goroutines()
-	var subs []cqrs.Subscriber
+	var subs []transport.Closer
 	for i := range 10 {
-		s, err := tr.Subscribe(context.Background(), cqrs.Subscription{Group: h.group(fmt.Sprintf("g%d", i%3)), Instance: fmt.Sprintf("i%d", i),
-			Topics: []cqrs.TopicHandler{{Topic: eventTopic, Handler: cqrs.DeliveryHandlerFunc(func(ctx context.Context, d cqrs.Delivery) { _ = d.Ack(ctx) })}}})
+		s, err := tr.Subscribe(context.Background(), transport.Subscription{Group: h.group(fmt.Sprintf("g%d", i%3)), Instance: fmt.Sprintf("i%d", i),
+			Topics: []transport.TopicHandler{{Topic: eventTopic, Handler: transport.DeliveryHandlerFunc(func(ctx context.Context, d transport.Delivery) { _ = d.Ack(ctx) })}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -144,8 +146,8 @@ func testContext(t *testing.T, h *harness) {
 	tr := h.connect(t)
 	started := make(chan struct{}, 1)
 	cancelled := make(chan error, 1)
-	sub, err := tr.Subscribe(context.Background(), cqrs.Subscription{Group: h.group("g"), Instance: "i1",
-		Topics: []cqrs.TopicHandler{{Topic: eventTopic, Handler: cqrs.DeliveryHandlerFunc(func(ctx context.Context, d cqrs.Delivery) {
+	sub, err := tr.Subscribe(context.Background(), transport.Subscription{Group: h.group("g"), Instance: "i1",
+		Topics: []transport.TopicHandler{{Topic: eventTopic, Handler: transport.DeliveryHandlerFunc(func(ctx context.Context, d transport.Delivery) {
 			started <- struct{}{}
 			select {
 			case <-ctx.Done():
@@ -197,7 +199,7 @@ func testDurableCommands(t *testing.T, h *harness) {
 		}))
 	}
 	var owners []*cqrs.Bus
-	var trs []cqrs.Transport
+	var trs []transport.Transport
 	for i := range 3 {
 		tr := h.connect(t)
 		trs = append(trs, tr)
@@ -302,9 +304,9 @@ func testDrain(t *testing.T, h *harness) {
 // elsewhere (an instance that crashed holding its claims). It counts claims.
 type heldInbox struct{ claims sync.Map }
 
-func (s *heldInbox) Claim(_ context.Context, key string, _ time.Duration) (cqrs.IdempotencyState, error) {
+func (s *heldInbox) Claim(_ context.Context, key string, _ time.Duration) (inbox.State, error) {
 	s.claims.Store(key, true)
-	return cqrs.StateBusy, nil
+	return inbox.StateBusy, nil
 }
 func (s *heldInbox) MarkDone(context.Context, string, time.Duration) error { return nil }
 func (s *heldInbox) Release(context.Context, string) error                 { return nil }
@@ -316,7 +318,7 @@ func (s *heldInbox) count() int {
 }
 
 // testDrainWaiting: deliveries waiting on claims another instance holds do
-// not hold a stop (the transport gives handler contexts cqrs.WithDrain and
+// not hold a stop (the transport gives handler contexts transport.WithDrain and
 // drains as Close begins); they go back to the broker, not to the dead
 // letters, and the next instance handles each once.
 func testDrainWaiting(t *testing.T, h *harness) {
@@ -348,7 +350,7 @@ func testDrainWaiting(t *testing.T, h *harness) {
 	cancel()
 	took := time.Since(start).Round(time.Millisecond)
 	if err != nil {
-		t.Fatalf("stop with %d deliveries waiting on claims held elsewhere: %v after %v; the transport must drain cqrs.WithDrain contexts as Close begins",
+		t.Fatalf("stop with %d deliveries waiting on claims held elsewhere: %v after %v; the transport must drain transport.WithDrain contexts as Close begins",
 			total, err, took)
 	}
 	if handled.total() != 0 {

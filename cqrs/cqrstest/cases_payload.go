@@ -13,7 +13,7 @@ import (
 func testPayloadLimit(t *testing.T, h *harness) {
 	limit := h.f.MaxPayload
 	if limit <= 0 {
-		limit = cqrs.DefaultMaxPayload
+		limit = cqrs.Config{}.WithDefaults().MaxPayload
 	}
 	var got atomic.Int64
 	svc := h.group("svc")

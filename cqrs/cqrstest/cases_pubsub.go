@@ -9,24 +9,25 @@ import (
 	"time"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
-var eventTopic = cqrs.Topic{Kind: cqrs.KindEvent, Name: "SuiteEvent"}
+var eventTopic = transport.Topic{Kind: transport.KindEvent, Name: "SuiteEvent"}
 
 // keyed returns an event envelope whose payload carries key.
-func keyed(key string) *cqrs.Envelope {
-	return envelope(cqrs.KindEvent, "SuiteEvent", key, []byte(`{"key":"`+key+`"}`))
+func keyed(key string) *transport.Envelope {
+	return envelope(transport.KindEvent, "SuiteEvent", key, []byte(`{"key":"`+key+`"}`))
 }
 
 // keyOf reads the key back from a delivery's correlation header, which
 // keyed sets to "corr-"+key.
-func keyOf(d cqrs.Delivery) string {
+func keyOf(d transport.Delivery) string {
 	return d.Envelope().CorrelationID[len("corr-"):]
 }
 
 // ack returns a delivery handler that records and acks.
-func ack(c *collector, instance string) func(context.Context, cqrs.Delivery) {
-	return func(ctx context.Context, d cqrs.Delivery) {
+func ack(c *collector, instance string) func(context.Context, transport.Delivery) {
+	return func(ctx context.Context, d transport.Delivery) {
 		c.add(instance, keyOf(d))
 		_ = d.Ack(ctx)
 	}
@@ -36,15 +37,15 @@ func testPublishSubscribe(t *testing.T, h *harness) {
 	tr := h.connect(t)
 	count := n(100, 20)
 	var mu sync.Mutex
-	got := map[string]*cqrs.Envelope{}
-	h.subscribe(tr, h.group("g"), "i1", 0, func(ctx context.Context, d cqrs.Delivery) {
+	got := map[string]*transport.Envelope{}
+	h.subscribe(tr, h.group("g"), "i1", 0, func(ctx context.Context, d transport.Delivery) {
 		mu.Lock()
 		got[d.Envelope().ID] = d.Envelope().Clone()
 		mu.Unlock()
 		_ = d.Ack(ctx)
 	}, eventTopic)
 	pub := h.connect(t)
-	sent := map[string]*cqrs.Envelope{}
+	sent := map[string]*transport.Envelope{}
 	for _, k := range keys("e", count) {
 		e := keyed(k)
 		sent[e.ID] = e.Clone()
@@ -88,7 +89,7 @@ func testConcurrency(t *testing.T, h *harness) {
 		h.subscribe(h.connect(t), h.group("g"), inst, 10, ack(c, inst), eventTopic)
 	}
 	var want []string
-	conns := []cqrs.Transport{h.connect(t), h.connect(t)}
+	conns := []transport.Transport{h.connect(t), h.connect(t)}
 	var wg sync.WaitGroup
 	errs := make(chan error, publishers)
 	for p := range publishers {
@@ -123,11 +124,11 @@ func testTopics(t *testing.T, h *harness) {
 	c := newCollector()
 	var mu sync.Mutex
 	wrong := []string{}
-	s := cqrs.Subscription{Group: h.group("g"), Instance: "i1"}
+	s := transport.Subscription{Group: h.group("g"), Instance: "i1"}
 	for i := range types {
 		name := fmt.Sprintf("SuiteTopic%d", i)
-		s.Topics = append(s.Topics, cqrs.TopicHandler{Topic: cqrs.Topic{Kind: cqrs.KindEvent, Name: name},
-			Handler: cqrs.DeliveryHandlerFunc(func(ctx context.Context, d cqrs.Delivery) {
+		s.Topics = append(s.Topics, transport.TopicHandler{Topic: transport.Topic{Kind: transport.KindEvent, Name: name},
+			Handler: transport.DeliveryHandlerFunc(func(ctx context.Context, d transport.Delivery) {
 				if d.Envelope().Name != name {
 					mu.Lock()
 					wrong = append(wrong, fmt.Sprintf("%s handler got %s", name, d.Envelope().Name))
@@ -149,7 +150,7 @@ func testTopics(t *testing.T, h *harness) {
 			name := fmt.Sprintf("SuiteTopic%d", i)
 			k := fmt.Sprintf("t%d-%d", i, j)
 			want = append(want, k)
-			h.publish(pub, cqrs.Topic{Kind: cqrs.KindEvent, Name: name}, envelope(cqrs.KindEvent, name, k, []byte(`{}`)))
+			h.publish(pub, transport.Topic{Kind: transport.KindEvent, Name: name}, envelope(transport.KindEvent, name, k, []byte(`{}`)))
 		}
 	}
 	h.eventually(func() bool { return c.has(want) }, func() string { return c.diff(want, true) })
@@ -172,7 +173,7 @@ func testConsumerGroups(t *testing.T, h *harness) {
 			inst := fmt.Sprintf("%s%d", g, i)
 			// Each handler takes a moment and an instance runs 4 at most, so
 			// an instance that took everything would mean no load spreading.
-			h.subscribe(h.connect(t), h.group(g), inst, 4, func(ctx context.Context, d cqrs.Delivery) {
+			h.subscribe(h.connect(t), h.group(g), inst, 4, func(ctx context.Context, d transport.Delivery) {
 				time.Sleep(time.Millisecond)
 				ack(c, inst)(ctx, d)
 			}, eventTopic)

@@ -1,11 +1,11 @@
-// Package cqrstest is the contract every cqrs.Transport passes: one suite,
+// Package cqrstest is the contract every transport.Transport passes: one suite,
 // run from the transport's own test file as slogtest.TestHandler is run.
 //
 //	func TestConformance(t *testing.T) {
 //		cqrstest.TestTransport(t, cqrstest.Features{Persistent: true},
 //			func(t *testing.T) cqrstest.Connect {
 //				broker := mybroker.StartForTest(t)          // one broker per case
-//				return func(t *testing.T) cqrs.Transport { // one connection per call
+//				return func(t *testing.T) transport.Transport { // one connection per call
 //					tr, err := mytransport.Dial(broker.URL)
 //					if err != nil {
 //						t.Fatal(err)

@@ -8,10 +8,12 @@ import (
 	"time"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/inbox"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 // Connect opens a new connection to the backend of one case.
-type Connect func(t *testing.T) cqrs.Transport
+type Connect func(t *testing.T) transport.Transport
 
 // NewBackend prepares an isolated backend for one case.
 type NewBackend func(t *testing.T) Connect
@@ -23,7 +25,7 @@ type Features struct {
 	// reopen, restart and drain cases are skipped.
 	Persistent bool
 	// MaxPayload is the payload limit to test (the bus's MaxPayload); 0
-	// means cqrs.DefaultMaxPayload.
+	// means the bus's default, cqrs.Config's MaxPayload.
 	MaxPayload int
 	// Timeout bounds each wait of a case; 0 means 20s.
 	Timeout time.Duration
@@ -106,9 +108,9 @@ type busOptions struct {
 	maxDeliver        int
 	maxPayload        int
 	concurrency       int
-	idempotency       cqrs.IdempotencyStore
+	idempotency       inbox.Store
 	redelivery        cqrs.Backoff
-	transport         cqrs.Transport
+	transport         transport.Transport
 }
 
 // bus starts a bus on a new connection (or o.transport) with regs.
@@ -146,7 +148,7 @@ func (h *harness) bus(o busOptions, regs ...cqrs.Registration) *cqrs.Bus {
 }
 
 // closeTransport closes tr when it can be closed, as a process exit would.
-func closeTransport(t *testing.T, tr cqrs.Transport) {
+func closeTransport(t *testing.T, tr transport.Transport) {
 	t.Helper()
 	if c, ok := tr.(interface{ Close(context.Context) error }); ok {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -158,11 +160,11 @@ func closeTransport(t *testing.T, tr cqrs.Transport) {
 }
 
 // subscribe subscribes raw deliveries of topics to handle, closed at cleanup.
-func (h *harness) subscribe(tr cqrs.Transport, group, instance string, concurrency int, handle func(context.Context, cqrs.Delivery), topics ...cqrs.Topic) cqrs.Subscriber {
+func (h *harness) subscribe(tr transport.Transport, group, instance string, concurrency int, handle func(context.Context, transport.Delivery), topics ...transport.Topic) transport.Closer {
 	h.t.Helper()
-	s := cqrs.Subscription{Group: group, Instance: instance, Concurrency: concurrency}
+	s := transport.Subscription{Group: group, Instance: instance, Concurrency: concurrency}
 	for _, tp := range topics {
-		s.Topics = append(s.Topics, cqrs.TopicHandler{Topic: tp, Handler: cqrs.DeliveryHandlerFunc(handle)})
+		s.Topics = append(s.Topics, transport.TopicHandler{Topic: tp, Handler: transport.DeliveryHandlerFunc(handle)})
 	}
 	sub, err := tr.Subscribe(context.Background(), s)
 	if err != nil {
@@ -177,7 +179,7 @@ func (h *harness) subscribe(tr cqrs.Transport, group, instance string, concurren
 }
 
 // publish publishes env on topic, failing the test on error.
-func (h *harness) publish(tr cqrs.Transport, topic cqrs.Topic, env *cqrs.Envelope) {
+func (h *harness) publish(tr transport.Transport, topic transport.Topic, env *transport.Envelope) {
 	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), h.f.timeout())
 	defer cancel()
@@ -187,8 +189,8 @@ func (h *harness) publish(tr cqrs.Transport, topic cqrs.Topic, env *cqrs.Envelop
 }
 
 // envelope returns a raw envelope with every header set.
-func envelope(kind cqrs.Kind, name, key string, payload []byte) *cqrs.Envelope {
-	return &cqrs.Envelope{
+func envelope(kind transport.Kind, name, key string, payload []byte) *transport.Envelope {
+	return &transport.Envelope{
 		ID: cqrs.NewID(), Name: name, Kind: kind,
 		CorrelationID: "corr-" + key, CausationID: "cause-" + key,
 		Source: "suite", Instance: "suite-1", ContentType: "application/json",
@@ -211,13 +213,13 @@ func (h *harness) eventually(cond func() bool, msg func() string) {
 }
 
 // waitDeadLetters waits for want dead letters of service.
-func (h *harness) waitDeadLetters(b *cqrs.Bus, service string, want int) []cqrs.DeadLetter {
+func (h *harness) waitDeadLetters(b *cqrs.Bus, service string, want int) []transport.DeadLetter {
 	h.t.Helper()
 	dls, err := b.DeadLetters()
 	if err != nil {
 		h.t.Fatalf("dead letters: %v", err)
 	}
-	var got []cqrs.DeadLetter
+	var got []transport.DeadLetter
 	h.eventually(func() bool {
 		got, err = dls.ListDeadLetters(context.Background(), service, 0)
 		return err == nil && len(got) >= want

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 // Options tune a Broker. The zero value works.
@@ -26,16 +27,16 @@ type Broker struct {
 	closed  bool
 	done    chan struct{}
 	queues  map[queueKey]*queue
-	servers map[cqrs.Topic]map[string]*serverGroup
+	servers map[transport.Topic]map[string]*serverGroup
 	timers  map[*time.Timer]struct{}
-	dead    []cqrs.DeadLetter
+	dead    []transport.DeadLetter
 	dropped int
 	nextDL  atomic.Uint64
 	wg      sync.WaitGroup // redelivery timers in flight
 }
 
 type queueKey struct {
-	topic cqrs.Topic
+	topic transport.Topic
 	group string
 }
 
@@ -45,7 +46,7 @@ type queue struct {
 }
 
 type item struct {
-	env     *cqrs.Envelope
+	env     *transport.Envelope
 	attempt int
 }
 
@@ -61,7 +62,7 @@ func NewBroker(o Options) *Broker {
 		opts:    o,
 		done:    make(chan struct{}),
 		queues:  map[queueKey]*queue{},
-		servers: map[cqrs.Topic]map[string]*serverGroup{},
+		servers: map[transport.Topic]map[string]*serverGroup{},
 		timers:  map[*time.Timer]struct{}{},
 	}
 }
@@ -99,7 +100,7 @@ func (b *Broker) queueFor(k queueKey) *queue {
 }
 
 // groupsOf returns the queues subscribed to topic.
-func (b *Broker) groupsOf(t cqrs.Topic) ([]*queue, error) {
+func (b *Broker) groupsOf(t transport.Topic) ([]*queue, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -151,7 +152,7 @@ func (b *Broker) redeliver(q *queue, it *item, delay time.Duration) error {
 	return nil
 }
 
-func (b *Broker) addDeadLetter(dl *cqrs.DeadLetter) error {
+func (b *Broker) addDeadLetter(dl *transport.DeadLetter) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -174,11 +175,11 @@ func (b *Broker) DroppedDeadLetters() int {
 	return b.dropped
 }
 
-// ListDeadLetters implements cqrs.DeadLetters.
-func (b *Broker) ListDeadLetters(_ context.Context, service string, limit int) ([]cqrs.DeadLetter, error) {
+// ListDeadLetters implements transport.DeadLetters.
+func (b *Broker) ListDeadLetters(_ context.Context, service string, limit int) ([]transport.DeadLetter, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	var out []cqrs.DeadLetter
+	var out []transport.DeadLetter
 	for _, dl := range b.dead {
 		if service != "" && dl.Service != service {
 			continue
@@ -192,8 +193,8 @@ func (b *Broker) ListDeadLetters(_ context.Context, service string, limit int) (
 	return out, nil
 }
 
-// GetDeadLetter implements cqrs.DeadLetters.
-func (b *Broker) GetDeadLetter(_ context.Context, id string) (cqrs.DeadLetter, error) {
+// GetDeadLetter implements transport.DeadLetters.
+func (b *Broker) GetDeadLetter(_ context.Context, id string) (transport.DeadLetter, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, dl := range b.dead {
@@ -202,10 +203,10 @@ func (b *Broker) GetDeadLetter(_ context.Context, id string) (cqrs.DeadLetter, e
 			return dl, nil
 		}
 	}
-	return cqrs.DeadLetter{}, cqrs.Errorf(cqrs.CodeNotFound, "memory: no dead letter %q", id)
+	return transport.DeadLetter{}, cqrs.Errorf(cqrs.CodeNotFound, "memory: no dead letter %q", id)
 }
 
-// ReplayDeadLetter implements cqrs.DeadLetters: the envelope goes back on
+// ReplayDeadLetter implements transport.DeadLetters: the envelope goes back on
 // its group's queue only, with its attempts counted from 1 again.
 func (b *Broker) ReplayDeadLetter(ctx context.Context, id string) error {
 	b.mu.Lock()
@@ -224,7 +225,7 @@ func (b *Broker) ReplayDeadLetter(ctx context.Context, id string) error {
 	b.dead = append(b.dead[:idx:idx], b.dead[idx+1:]...)
 	b.mu.Unlock()
 	env := dl.Envelope
-	q := b.queueFor(queueKey{topic: cqrs.Topic{Kind: env.Kind, Name: env.Name}, group: dl.Service})
+	q := b.queueFor(queueKey{topic: transport.Topic{Kind: env.Kind, Name: env.Name}, group: dl.Service})
 	if err := b.enqueue(ctx, q, &item{env: &env, attempt: 1}); err != nil {
 		b.mu.Lock()
 		b.dead = append(b.dead, dl) // put it back; replay did not happen
@@ -234,7 +235,7 @@ func (b *Broker) ReplayDeadLetter(ctx context.Context, id string) error {
 	return nil
 }
 
-var _ cqrs.DeadLetters = (*Broker)(nil)
+var _ transport.DeadLetters = (*Broker)(nil)
 
 // serverGroup is the instances of one group serving one topic.
 type serverGroup struct {
@@ -242,7 +243,7 @@ type serverGroup struct {
 	next      atomic.Uint64
 }
 
-func (b *Broker) addServer(t cqrs.Topic, group string, s *server) error {
+func (b *Broker) addServer(t transport.Topic, group string, s *server) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -262,7 +263,7 @@ func (b *Broker) addServer(t cqrs.Topic, group string, s *server) error {
 	return nil
 }
 
-func (b *Broker) removeServer(t cqrs.Topic, group string, s *server) {
+func (b *Broker) removeServer(t transport.Topic, group string, s *server) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	g := b.servers[t][group]
@@ -282,7 +283,7 @@ func (b *Broker) removeServer(t cqrs.Topic, group string, s *server) {
 
 // pickServer chooses one instance of one group serving t: the first group
 // by name, instances in turn.
-func (b *Broker) pickServer(t cqrs.Topic) (*server, error) {
+func (b *Broker) pickServer(t transport.Topic) (*server, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {

@@ -4,16 +4,16 @@ import (
 	"context"
 	"testing"
 
-	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/cqrs/cqrstest"
 	"github.com/catga-go/catga/cqrs/memory"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 func TestConformance(t *testing.T) {
 	cqrstest.TestTransport(t, cqrstest.Features{Persistent: true}, func(t *testing.T) cqrstest.Connect {
 		b := memory.NewBroker(memory.Options{})
 		t.Cleanup(b.Close)
-		return func(t *testing.T) cqrs.Transport {
+		return func(t *testing.T) transport.Transport {
 			tr := memory.NewTransport(b)
 			t.Cleanup(func() { _ = tr.Close(context.Background()) })
 			return tr

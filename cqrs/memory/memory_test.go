@@ -11,21 +11,22 @@ import (
 
 	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/cqrs/memory"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-var topic = cqrs.Topic{Kind: cqrs.KindEvent, Name: "Thing"}
+var topic = transport.Topic{Kind: transport.KindEvent, Name: "Thing"}
 
-func env(id string) *cqrs.Envelope {
-	return &cqrs.Envelope{ID: id, Name: "Thing", Kind: cqrs.KindEvent, Payload: []byte(`{}`)}
+func env(id string) *transport.Envelope {
+	return &transport.Envelope{ID: id, Name: "Thing", Kind: transport.KindEvent, Payload: []byte(`{}`)}
 }
 
 func TestRequest_NoServerFailsAtOnce(t *testing.T) {
 	tr := memory.New(memory.Options{})
 	defer tr.Close(context.Background())
 	start := time.Now()
-	_, err := tr.Request(context.Background(), cqrs.Topic{Kind: cqrs.KindCommand, Name: "X"}, env("1"))
+	_, err := tr.Request(context.Background(), transport.Topic{Kind: transport.KindCommand, Name: "X"}, env("1"))
 	if !errors.Is(err, cqrs.ErrNoHandler) || time.Since(start) > 100*time.Millisecond {
 		t.Fatalf("err %v after %v, want ErrNoHandler at once", err, time.Since(start))
 	}
@@ -35,8 +36,8 @@ func TestPublish_FullQueueWaitsForContext(t *testing.T) {
 	tr := memory.New(memory.Options{QueueSize: 1})
 	defer tr.Close(context.Background())
 	// A group that subscribed once and is gone keeps its queue.
-	sub, err := tr.Subscribe(context.Background(), cqrs.Subscription{Group: "g", Instance: "i", Topics: []cqrs.TopicHandler{{
-		Topic: topic, Handler: cqrs.DeliveryHandlerFunc(func(ctx context.Context, d cqrs.Delivery) { _ = d.Ack(ctx) }),
+	sub, err := tr.Subscribe(context.Background(), transport.Subscription{Group: "g", Instance: "i", Topics: []transport.TopicHandler{{
+		Topic: topic, Handler: transport.DeliveryHandlerFunc(func(ctx context.Context, d transport.Delivery) { _ = d.Ack(ctx) }),
 	}}})
 	if err != nil {
 		t.Fatal(err)
@@ -58,8 +59,8 @@ func TestDelivery_UnsettledComesBack(t *testing.T) {
 	tr := memory.New(memory.Options{})
 	defer tr.Close(context.Background())
 	attempts := make(chan int, 2)
-	sub, err := tr.Subscribe(context.Background(), cqrs.Subscription{Group: "g", Instance: "i", Topics: []cqrs.TopicHandler{{
-		Topic: topic, Handler: cqrs.DeliveryHandlerFunc(func(ctx context.Context, d cqrs.Delivery) {
+	sub, err := tr.Subscribe(context.Background(), transport.Subscription{Group: "g", Instance: "i", Topics: []transport.TopicHandler{{
+		Topic: topic, Handler: transport.DeliveryHandlerFunc(func(ctx context.Context, d transport.Delivery) {
 			attempts <- d.Envelope().Attempt
 			if d.Envelope().Attempt == 2 {
 				_ = d.Ack(ctx)
@@ -92,10 +93,10 @@ func TestReplay_GoesToItsGroupOnly(t *testing.T) {
 	var deadLettered atomic.Bool
 	for g, ch := range got {
 		tr := memory.NewTransport(b)
-		sub, err := tr.Subscribe(context.Background(), cqrs.Subscription{Group: g, Instance: "i", Topics: []cqrs.TopicHandler{{
-			Topic: topic, Handler: cqrs.DeliveryHandlerFunc(func(ctx context.Context, d cqrs.Delivery) {
+		sub, err := tr.Subscribe(context.Background(), transport.Subscription{Group: g, Instance: "i", Topics: []transport.TopicHandler{{
+			Topic: topic, Handler: transport.DeliveryHandlerFunc(func(ctx context.Context, d transport.Delivery) {
 				if g == "a" && deadLettered.CompareAndSwap(false, true) {
-					_ = d.DeadLetter(ctx, &cqrs.DeadLetter{Envelope: *d.Envelope(), Service: g, Attempts: 1})
+					_ = d.DeadLetter(ctx, &transport.DeadLetter{Envelope: *d.Envelope(), Service: g, Attempts: 1})
 				} else {
 					_ = d.Ack(ctx)
 				}

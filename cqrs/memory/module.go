@@ -4,6 +4,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 // Module installs the memory transport as the bus's fallback: the one used
@@ -11,7 +12,7 @@ import (
 // provides the *Transport, whose broker closes on stop.
 var Module = fx.Module("memory",
 	fx.Provide(provide),
-	cqrs.ProvideFallbackTransport("memory", func(t *Transport) cqrs.Transport { return t }),
+	cqrs.ProvideFallbackTransport("memory", func(t *Transport) transport.Transport { return t }),
 )
 
 func provide(lc fx.Lifecycle) *Transport {

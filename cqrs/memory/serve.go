@@ -5,17 +5,18 @@ import (
 	"fmt"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 // server is one instance serving one topic.
 type server struct {
 	sub *subscription
-	h   cqrs.RequestHandler
+	h   transport.RequestHandler
 }
 
 // call runs the handler in the server's subscription and waits for its
 // reply until ctx ends; a late reply is dropped with its goroutine.
-func (s *server) call(ctx context.Context, env *cqrs.Envelope) (*cqrs.Reply, error) {
+func (s *server) call(ctx context.Context, env *transport.Envelope) (*transport.Reply, error) {
 	select {
 	case s.sub.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -27,7 +28,7 @@ func (s *server) call(ctx context.Context, env *cqrs.Envelope) (*cqrs.Reply, err
 	if dl, ok := ctx.Deadline(); ok {
 		hctx, cancel = context.WithDeadline(hctx, dl)
 	}
-	replies := make(chan *cqrs.Reply, 1)
+	replies := make(chan *transport.Reply, 1)
 	s.sub.wg.Add(1)
 	go func() {
 		defer s.sub.wg.Done()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 	"github.com/catga-go/catga/internal/consumer"
 )
 
@@ -22,8 +23,8 @@ type Transport struct {
 }
 
 var (
-	_ cqrs.Transport   = (*Transport)(nil)
-	_ cqrs.DeadLetters = (*Transport)(nil)
+	_ transport.Transport   = (*Transport)(nil)
+	_ transport.DeadLetters = (*Transport)(nil)
 )
 
 // New returns a transport on a broker of its own.
@@ -77,9 +78,9 @@ func (t *Transport) untrack(s *subscription) {
 	delete(t.subs, s)
 }
 
-// Publish implements cqrs.Transport: a copy of env goes to every group
+// Publish implements transport.Transport: a copy of env goes to every group
 // subscribed to topic.
-func (t *Transport) Publish(ctx context.Context, topic cqrs.Topic, env *cqrs.Envelope) error {
+func (t *Transport) Publish(ctx context.Context, topic transport.Topic, env *transport.Envelope) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -97,8 +98,8 @@ func (t *Transport) Publish(ctx context.Context, topic cqrs.Topic, env *cqrs.Env
 	return nil
 }
 
-// Subscribe implements cqrs.Transport.
-func (t *Transport) Subscribe(ctx context.Context, s cqrs.Subscription) (cqrs.Subscriber, error) {
+// Subscribe implements transport.Transport.
+func (t *Transport) Subscribe(ctx context.Context, s transport.Subscription) (transport.Closer, error) {
 	if err := validateSub(s.Group, s.Instance, len(s.Topics)); err != nil {
 		return nil, err
 	}
@@ -115,8 +116,8 @@ func (t *Transport) Subscribe(ctx context.Context, s cqrs.Subscription) (cqrs.Su
 	return sub, nil
 }
 
-// Serve implements cqrs.Transport.
-func (t *Transport) Serve(ctx context.Context, s cqrs.Service) (cqrs.Subscriber, error) {
+// Serve implements transport.Transport.
+func (t *Transport) Serve(ctx context.Context, s transport.Responder) (transport.Closer, error) {
 	if err := validateSub(s.Group, s.Instance, len(s.Endpoints)); err != nil {
 		return nil, err
 	}
@@ -148,9 +149,9 @@ func validateSub(group, instance string, n int) error {
 	return nil
 }
 
-// Request implements cqrs.Transport: one instance of the first group
+// Request implements transport.Transport: one instance of the first group
 // serving topic answers, within ctx.
-func (t *Transport) Request(ctx context.Context, topic cqrs.Topic, env *cqrs.Envelope) (*cqrs.Reply, error) {
+func (t *Transport) Request(ctx context.Context, topic transport.Topic, env *transport.Envelope) (*transport.Reply, error) {
 	srv, err := t.broker.pickServer(topic)
 	if err != nil {
 		return nil, err
@@ -158,17 +159,17 @@ func (t *Transport) Request(ctx context.Context, topic cqrs.Topic, env *cqrs.Env
 	return srv.call(ctx, env.Clone())
 }
 
-// ListDeadLetters implements cqrs.DeadLetters.
-func (t *Transport) ListDeadLetters(ctx context.Context, service string, limit int) ([]cqrs.DeadLetter, error) {
+// ListDeadLetters implements transport.DeadLetters.
+func (t *Transport) ListDeadLetters(ctx context.Context, service string, limit int) ([]transport.DeadLetter, error) {
 	return t.broker.ListDeadLetters(ctx, service, limit)
 }
 
-// GetDeadLetter implements cqrs.DeadLetters.
-func (t *Transport) GetDeadLetter(ctx context.Context, id string) (cqrs.DeadLetter, error) {
+// GetDeadLetter implements transport.DeadLetters.
+func (t *Transport) GetDeadLetter(ctx context.Context, id string) (transport.DeadLetter, error) {
 	return t.broker.GetDeadLetter(ctx, id)
 }
 
-// ReplayDeadLetter implements cqrs.DeadLetters.
+// ReplayDeadLetter implements transport.DeadLetters.
 func (t *Transport) ReplayDeadLetter(ctx context.Context, id string) error {
 	return t.broker.ReplayDeadLetter(ctx, id)
 }
@@ -194,12 +195,12 @@ type subscription struct {
 type task struct {
 	q  *queue
 	it *item
-	h  cqrs.DeliveryHandler
+	h  transport.DeliveryHandler
 }
 
 func newSubscription(t *Transport, concurrency int) *subscription {
 	if concurrency <= 0 {
-		concurrency = cqrs.DefaultConcurrency
+		concurrency = transport.DefaultConcurrency
 	}
 	return &subscription{t: t, h: consumer.NewHandlers(), stop: make(chan struct{}), sem: make(chan struct{}, concurrency),
 		work: make(chan task), conc: concurrency}
@@ -224,7 +225,7 @@ func (s *subscription) startWorkers() {
 	})
 }
 
-// Close implements cqrs.Subscriber.
+// Close implements transport.Closer.
 func (s *subscription) Close(ctx context.Context) error {
 	var err error
 	s.once.Do(func() {
@@ -245,7 +246,7 @@ func (s *subscription) Close(ctx context.Context) error {
 
 // fetch takes messages off q for the workers: only as many as a worker
 // is ready to take.
-func (s *subscription) fetch(q *queue, h cqrs.DeliveryHandler) {
+func (s *subscription) fetch(q *queue, h transport.DeliveryHandler) {
 	defer s.wg.Done()
 	for {
 		select {
@@ -285,7 +286,7 @@ func (s *subscription) giveBack(q *queue, it *item) {
 	}
 }
 
-func (s *subscription) deliver(q *queue, it *item, h cqrs.DeliveryHandler) {
+func (s *subscription) deliver(q *queue, it *item, h transport.DeliveryHandler) {
 	env := *it.env // each delivery sees its own headers
 	env.Attempt = it.attempt
 	d := &delivery{b: s.t.broker, q: q, it: it, env: &env}
@@ -302,11 +303,11 @@ type delivery struct {
 	b       *Broker
 	q       *queue
 	it      *item
-	env     *cqrs.Envelope
+	env     *transport.Envelope
 	settled atomic.Bool
 }
 
-func (d *delivery) Envelope() *cqrs.Envelope { return d.env }
+func (d *delivery) Envelope() *transport.Envelope { return d.env }
 
 func (d *delivery) Ack(context.Context) error {
 	if !d.settled.CompareAndSwap(false, true) {
@@ -323,7 +324,7 @@ func (d *delivery) Nak(_ context.Context, delay time.Duration) error {
 	return d.b.redeliver(d.q, d.it, delay)
 }
 
-func (d *delivery) DeadLetter(_ context.Context, dl *cqrs.DeadLetter) error {
+func (d *delivery) DeadLetter(_ context.Context, dl *transport.DeadLetter) error {
 	if !d.settled.CompareAndSwap(false, true) {
 		return errSettled
 	}

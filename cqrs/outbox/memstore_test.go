@@ -6,9 +6,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/cqrs/outbox"
 	"github.com/catga-go/catga/cqrs/outbox/outboxtest"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 // memOutbox is an outbox in memory: the suite's reference store, and the
@@ -92,7 +92,7 @@ func (o *memOutbox) tx(ctx context.Context, key string, fn func(context.Context)
 		defer m.(*sync.Mutex).Unlock()
 	}
 	var pending []outbox.Record
-	ctx = cqrs.WithOutbox(ctx, cqrs.OutboxFunc(func(_ context.Context, t cqrs.Topic, env *cqrs.Envelope) error {
+	ctx = transport.WithOutbox(ctx, transport.OutboxFunc(func(_ context.Context, t transport.Topic, env *transport.Envelope) error {
 		pending = append(pending, outbox.Record{Topic: t, Envelope: env.Clone()})
 		return nil
 	}))

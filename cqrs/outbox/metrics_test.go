@@ -11,6 +11,7 @@ import (
 	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/cqrs/outbox"
 	"github.com/catga-go/catga/cqrs/outbox/outboxtest"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 func TestRelay_MetricsCountPublishedRetriesAndDepth(t *testing.T) {
@@ -20,7 +21,7 @@ func TestRelay_MetricsCountPublishedRetriesAndDepth(t *testing.T) {
 	o := &memOutbox{}
 	rec := &outboxtest.Recorder{}
 	fails := 2
-	rec.FailWith(func(cqrs.Outgoing) error {
+	rec.FailWith(func(transport.Outgoing) error {
 		if fails > 0 {
 			fails--
 			return cqrs.ErrUnavailable

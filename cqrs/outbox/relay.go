@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 // Relay defaults.
@@ -49,7 +50,7 @@ func (c Config) WithDefaults() Config {
 }
 
 // Relay publishes an outbox's committed records on a transport: in order,
-// in batches (cqrs.PublishBatch: asynchronous NATS publishes, a Redis
+// in batches (transport.PublishBatch: asynchronous NATS publishes, a Redis
 // pipeline), with the envelope id as the broker's dedup id, retrying with
 // backoff until the broker acknowledges, then removing them (with the next
 // fetch, in one call, when the store is a RemoveFetcher). One relay of
@@ -64,7 +65,7 @@ func (c Config) WithDefaults() Config {
 // invalid) is buried in the store's dead letters, never retried.
 type Relay struct {
 	store Store
-	t     cqrs.Transport
+	t     transport.Transport
 	cfg   Config
 	log   *slog.Logger
 	met   *relayMetrics
@@ -80,13 +81,13 @@ type Relay struct {
 	once    sync.Once
 	started atomic.Bool
 
-	msgs []cqrs.Outgoing
+	msgs []transport.Outgoing
 	errs []error
 	sent []Record // published, not removed yet
 }
 
 // New returns a relay of store onto t, not started. log and mp may be nil.
-func New(store Store, t cqrs.Transport, cfg Config, log *slog.Logger, mp metric.MeterProvider) (*Relay, error) {
+func New(store Store, t transport.Transport, cfg Config, log *slog.Logger, mp metric.MeterProvider) (*Relay, error) {
 	if store == nil || t == nil {
 		return nil, errors.New("outbox: a relay needs a store and a transport")
 	}
@@ -246,11 +247,11 @@ func (r *Relay) pass(ctx context.Context) (n int, failed bool) {
 			continue
 		}
 		readable = append(readable, rec)
-		r.msgs = append(r.msgs, cqrs.Outgoing{Topic: rec.Topic, Envelope: rec.Envelope})
+		r.msgs = append(r.msgs, transport.Outgoing{Topic: rec.Topic, Envelope: rec.Envelope})
 		r.errs = append(r.errs, nil)
 	}
 	recs = readable
-	cqrs.PublishBatch(ctx, r.t, r.msgs, r.errs)
+	transport.PublishBatch(ctx, r.t, r.msgs, r.errs)
 	now := time.Now()
 	var retried int
 	var last error

@@ -4,15 +4,15 @@ import (
 	"context"
 	"time"
 
-	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 // Record is one message waiting in an outbox: its topic and stamped
 // envelope, and the store's handle for it.
 type Record struct {
 	Ref      string // the store's handle (a sequence number, a stream entry id)
-	Topic    cqrs.Topic
-	Envelope *cqrs.Envelope
+	Topic    transport.Topic
+	Envelope *transport.Envelope
 	// Unreadable is set when the store could not read the record back (a
 	// row written by a newer build, a damaged entry): the relay buries it
 	// with this cause instead of publishing it.

@@ -8,25 +8,26 @@ import (
 	"time"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 // ErrSettled is a second settle of one delivery (wrapped with the
 // transport's name).
 var ErrSettled = errors.New("delivery already settled")
 
-// Delivery is one message handed to a handler: cqrs.Delivery, settled once,
+// Delivery is one message handed to a handler: transport.Delivery, settled once,
 // through the Broker.
 type Delivery[M any] struct {
 	r       *Runtime[M]
 	msg     M
-	env     *cqrs.Envelope
+	env     *transport.Envelope
 	settled atomic.Bool
 }
 
-// Envelope implements cqrs.Delivery.
-func (d *Delivery[M]) Envelope() *cqrs.Envelope { return d.env }
+// Envelope implements transport.Delivery.
+func (d *Delivery[M]) Envelope() *transport.Envelope { return d.env }
 
-// Ack implements cqrs.Delivery.
+// Ack implements transport.Delivery.
 func (d *Delivery[M]) Ack(ctx context.Context) error {
 	if !d.settle() {
 		return d.r.errSettled
@@ -34,7 +35,7 @@ func (d *Delivery[M]) Ack(ctx context.Context) error {
 	return d.r.opt.Broker.Ack(ctx, d.msg)
 }
 
-// Nak implements cqrs.Delivery.
+// Nak implements transport.Delivery.
 func (d *Delivery[M]) Nak(ctx context.Context, delay time.Duration) error {
 	if !d.settle() {
 		return d.r.errSettled
@@ -42,8 +43,8 @@ func (d *Delivery[M]) Nak(ctx context.Context, delay time.Duration) error {
 	return d.r.opt.Broker.Nak(ctx, d.msg, delay)
 }
 
-// DeadLetter implements cqrs.Delivery.
-func (d *Delivery[M]) DeadLetter(ctx context.Context, dl *cqrs.DeadLetter) error {
+// DeadLetter implements transport.Delivery.
+func (d *Delivery[M]) DeadLetter(ctx context.Context, dl *transport.DeadLetter) error {
 	if !d.settle() {
 		return d.r.errSettled
 	}
@@ -58,10 +59,10 @@ func (d *Delivery[M]) settle() bool { return d.settled.CompareAndSwap(false, tru
 // handler leaves unsettled is given back at once (Nak without delay), as the
 // broker would after its lease, only sooner. While h runs, m's lease is
 // extended.
-func (r *Runtime[M]) Deliver(h cqrs.DeliveryHandler, m M, env *cqrs.Envelope, err error) {
+func (r *Runtime[M]) Deliver(h transport.DeliveryHandler, m M, env *transport.Envelope, err error) {
 	d := &Delivery[M]{r: r, msg: m, env: env}
 	if err != nil {
-		_ = d.DeadLetter(context.Background(), &cqrs.DeadLetter{Envelope: *env, Error: err.Error(), Code: cqrs.CodeInvalid,
+		_ = d.DeadLetter(context.Background(), &transport.DeadLetter{Envelope: *env, Error: err.Error(), Code: string(cqrs.CodeInvalid),
 			Attempts: env.Attempt, Service: r.opt.Group, Instance: r.opt.Instance, Time: time.Now()})
 		return
 	}
@@ -74,19 +75,19 @@ func (r *Runtime[M]) Deliver(h cqrs.DeliveryHandler, m M, env *cqrs.Envelope, er
 }
 
 // Routes is a subscription's handlers by topic.
-type Routes map[cqrs.Topic]cqrs.DeliveryHandler
+type Routes map[transport.Topic]transport.DeliveryHandler
 
 // Replay returns the handler of a message replayed from the dead letters to
 // the group, by its topic. A topic the group does not subscribe to (any
 // more) gets one that dead-letters the message again, saying so, rather
 // than dropping it.
-func (r *Runtime[M]) Replay(routes Routes, topic cqrs.Topic) cqrs.DeliveryHandler {
+func (r *Runtime[M]) Replay(routes Routes, topic transport.Topic) transport.DeliveryHandler {
 	if h, ok := routes[topic]; ok {
 		return h
 	}
-	return cqrs.DeliveryHandlerFunc(func(ctx context.Context, d cqrs.Delivery) {
-		_ = d.DeadLetter(ctx, &cqrs.DeadLetter{Envelope: *d.Envelope(),
+	return transport.DeliveryHandlerFunc(func(ctx context.Context, d transport.Delivery) {
+		_ = d.DeadLetter(ctx, &transport.DeadLetter{Envelope: *d.Envelope(),
 			Error: fmt.Sprintf("%s: replay of %s: group %s does not subscribe to it", r.opt.Name, topic, r.opt.Group),
-			Code:  cqrs.CodeInvalid, Attempts: d.Envelope().Attempt, Service: r.opt.Group, Time: time.Now()})
+			Code:  string(cqrs.CodeInvalid), Attempts: d.Envelope().Attempt, Service: r.opt.Group, Time: time.Now()})
 	})
 }

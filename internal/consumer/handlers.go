@@ -3,11 +3,11 @@ package consumer
 import (
 	"context"
 
-	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 // Handlers is the context a subscription's handlers run in (cancellable,
-// carrying the cqrs.WithDrain signal) and the wait of its Close, which lets
+// carrying the transport.WithDrain signal) and the wait of its Close, which lets
 // handlers in flight finish until Close's context ends and then cancels
 // theirs. Runtime uses it; a transport that runs handlers its own way (a
 // request served in a client library's callback, the memory transport) uses
@@ -22,14 +22,14 @@ type Handlers struct {
 // Cancel.
 func NewHandlers() Handlers {
 	ctx, kill := context.WithCancel(context.Background())
-	ctx, drain := cqrs.WithDrain(ctx)
+	ctx, drain := transport.WithDrain(ctx)
 	return Handlers{ctx: ctx, kill: kill, drain: drain}
 }
 
 // Context is the context to run handlers in.
 func (h Handlers) Context() context.Context { return h.ctx }
 
-// Drain tells behaviors that only wait (cqrs.Draining) that the
+// Drain tells behaviors that only wait (transport.Draining) that the
 // subscription closes; handlers at work go on. Call it once the
 // subscription takes no more messages.
 func (h Handlers) Drain() { h.drain() }

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 	"go.uber.org/goleak"
 )
 
@@ -41,19 +41,19 @@ func TestWait_DeadlineCancelsHandlers(t *testing.T) {
 	}
 }
 
-// Drain reaches cqrs.Draining through the handlers' context, once.
+// Drain reaches transport.Draining through the handlers' context, once.
 func TestDrain_SignalsWaitingBehaviors(t *testing.T) {
 	h := NewHandlers()
 	defer h.Cancel()
 	select {
-	case <-cqrs.Draining(h.Context()):
+	case <-transport.Draining(h.Context()):
 		t.Fatal("draining before Drain")
 	default:
 	}
 	h.Drain()
 	h.Drain()
 	select {
-	case <-cqrs.Draining(h.Context()):
+	case <-transport.Draining(h.Context()):
 	default:
 		t.Fatal("not draining after Drain")
 	}

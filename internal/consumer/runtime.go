@@ -20,7 +20,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 // Broker is what the runtime asks of a transport's broker. Ack, Nak and
@@ -29,7 +29,7 @@ import (
 type Broker[M any] interface {
 	Ack(ctx context.Context, m M) error
 	Nak(ctx context.Context, m M, delay time.Duration) error
-	DeadLetter(ctx context.Context, m M, dl *cqrs.DeadLetter) error
+	DeadLetter(ctx context.Context, m M, dl *transport.DeadLetter) error
 	// Extend tells the broker that the handlers of ms are still at work, so
 	// it does not give their messages to another consumer.
 	Extend(ms []M)
@@ -52,7 +52,7 @@ type Source interface {
 type Options[M any] struct {
 	Name            string // the transport, in errors: "natsmod"
 	Group, Instance string // in the dead letter of a message no handler can read
-	Concurrency     int    // workers; cqrs.DefaultConcurrency when 0
+	Concurrency     int    // workers; transport.DefaultConcurrency when 0
 	// Lease is how long the broker waits for a settle before it gives the
 	// message to another consumer: a delivery running longer than a third
 	// of it is extended that often. 0: never.
@@ -91,7 +91,7 @@ type Runtime[M any] struct {
 // New returns a runtime for o, not running yet.
 func New[M any](o Options[M]) *Runtime[M] {
 	if o.Concurrency <= 0 {
-		o.Concurrency = cqrs.DefaultConcurrency
+		o.Concurrency = transport.DefaultConcurrency
 	}
 	r := &Runtime[M]{
 		opt: o, h: NewHandlers(), room: make(chan struct{}, o.Concurrency), work: make(chan M), keepStop: make(chan struct{}),

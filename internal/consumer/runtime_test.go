@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 // fakeBroker records what the runtime asked of it.
@@ -17,7 +18,7 @@ type fakeBroker struct {
 	mu       sync.Mutex
 	acks     []int
 	naks     []int
-	dead     []*cqrs.DeadLetter
+	dead     []*transport.DeadLetter
 	extended []int
 }
 
@@ -35,7 +36,7 @@ func (b *fakeBroker) Nak(_ context.Context, m int, _ time.Duration) error {
 	return nil
 }
 
-func (b *fakeBroker) DeadLetter(_ context.Context, _ int, dl *cqrs.DeadLetter) error {
+func (b *fakeBroker) DeadLetter(_ context.Context, _ int, dl *transport.DeadLetter) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.dead = append(b.dead, dl)
@@ -101,7 +102,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func ackHandler(ctx context.Context, d cqrs.Delivery) { _ = d.Ack(ctx) }
+func ackHandler(ctx context.Context, d transport.Delivery) { _ = d.Ack(ctx) }
 
 // At most Concurrency handlers run at once, and each message is settled.
 func TestRuntime_BoundsConcurrency(t *testing.T) {
@@ -115,7 +116,7 @@ func TestRuntime_BoundsConcurrency(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 		running.Add(-1)
-		r.Deliver(cqrs.DeliveryHandlerFunc(ackHandler), m, &cqrs.Envelope{}, nil)
+		r.Deliver(transport.DeliveryHandlerFunc(ackHandler), m, &transport.Envelope{}, nil)
 	})
 	r.Run(src)
 	for i := range 30 {
@@ -135,11 +136,11 @@ func TestRuntime_BoundsConcurrency(t *testing.T) {
 func TestDeliver_SettlesOnce(t *testing.T) {
 	var second error
 	r, b, _ := newTest(t, 1, 0, nil)
-	r.Deliver(cqrs.DeliveryHandlerFunc(func(ctx context.Context, d cqrs.Delivery) {
+	r.Deliver(transport.DeliveryHandlerFunc(func(ctx context.Context, d transport.Delivery) {
 		_ = d.Ack(ctx)
 		second = d.Nak(ctx, time.Second)
-	}), 1, &cqrs.Envelope{}, nil)
-	r.Deliver(cqrs.DeliveryHandlerFunc(func(context.Context, cqrs.Delivery) {}), 2, &cqrs.Envelope{}, nil)
+	}), 1, &transport.Envelope{}, nil)
+	r.Deliver(transport.DeliveryHandlerFunc(func(context.Context, transport.Delivery) {}), 2, &transport.Envelope{}, nil)
 	if !errors.Is(second, ErrSettled) || !strings.HasPrefix(second.Error(), "test: ") {
 		t.Fatalf("second settle: %v, want test: ErrSettled", second)
 	}
@@ -153,9 +154,9 @@ func TestDeliver_SettlesOnce(t *testing.T) {
 // not run.
 func TestDeliver_UnreadableIsDeadLettered(t *testing.T) {
 	r, b, _ := newTest(t, 1, 0, nil)
-	r.Deliver(cqrs.DeliveryHandlerFunc(func(context.Context, cqrs.Delivery) { t.Error("handler ran") }),
-		1, &cqrs.Envelope{Attempt: 3}, errors.New("bad header"))
-	if len(b.dead) != 1 || b.dead[0].Code != cqrs.CodeInvalid || b.dead[0].Attempts != 3 || b.dead[0].Instance != "i" {
+	r.Deliver(transport.DeliveryHandlerFunc(func(context.Context, transport.Delivery) { t.Error("handler ran") }),
+		1, &transport.Envelope{Attempt: 3}, errors.New("bad header"))
+	if len(b.dead) != 1 || b.dead[0].Code != string(cqrs.CodeInvalid) || b.dead[0].Attempts != 3 || b.dead[0].Instance != "i" {
 		t.Fatalf("dead letters %+v", b.dead)
 	}
 	_ = r.Close(context.Background())
@@ -165,8 +166,8 @@ func TestDeliver_UnreadableIsDeadLettered(t *testing.T) {
 // again, saying so.
 func TestReplay_UnknownTopic(t *testing.T) {
 	r, b, _ := newTest(t, 1, 0, nil)
-	topic := cqrs.Topic{Kind: cqrs.KindEvent, Name: "Gone"}
-	r.Deliver(r.Replay(Routes{}, topic), 1, &cqrs.Envelope{}, nil)
+	topic := transport.Topic{Kind: transport.KindEvent, Name: "Gone"}
+	r.Deliver(r.Replay(Routes{}, topic), 1, &transport.Envelope{}, nil)
 	if len(b.dead) != 1 || b.dead[0].Error != "test: replay of event Gone: group g does not subscribe to it" {
 		t.Fatalf("dead letters %+v", b.dead)
 	}
@@ -177,12 +178,12 @@ func TestReplay_UnknownTopic(t *testing.T) {
 // one settled is not.
 func TestRuntime_ExtendsLongHandlers(t *testing.T) {
 	r, b, src := newTest(t, 2, 30*time.Millisecond, func(_ context.Context, r *Runtime[int], m int) {
-		r.Deliver(cqrs.DeliveryHandlerFunc(func(ctx context.Context, d cqrs.Delivery) {
+		r.Deliver(transport.DeliveryHandlerFunc(func(ctx context.Context, d transport.Delivery) {
 			if m == 1 {
 				_ = d.Ack(ctx)
 			}
 			time.Sleep(80 * time.Millisecond)
-		}), m, &cqrs.Envelope{}, nil)
+		}), m, &transport.Envelope{}, nil)
 	})
 	r.Run(src)
 	src.msgs <- 1
@@ -225,7 +226,7 @@ func TestRuntime_CloseDrainsAndCancels(t *testing.T) {
 	r, _, src := newTest(t, 1, 0, func(ctx context.Context, _ *Runtime[int], _ int) {
 		close(started)
 		select {
-		case <-cqrs.Draining(ctx):
+		case <-transport.Draining(ctx):
 			drained.Store(true)
 		case <-time.After(5 * time.Second):
 		}

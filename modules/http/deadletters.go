@@ -11,6 +11,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 // DeadLetterView is a dead letter as the admin routes show it: the payload
@@ -33,9 +34,9 @@ type DeadLetterView struct {
 	PayloadBase64 []byte          `json:"payload_base64,omitempty"`
 }
 
-func viewOf(dl cqrs.DeadLetter) DeadLetterView {
+func viewOf(dl transport.DeadLetter) DeadLetterView {
 	v := DeadLetterView{
-		ID: dl.ID, Service: dl.Service, Instance: dl.Instance, Error: dl.Error, Code: dl.Code,
+		ID: dl.ID, Service: dl.Service, Instance: dl.Instance, Error: dl.Error, Code: cqrs.Code(dl.Code),
 		Attempts: dl.Attempts, Time: dl.Time, MessageID: dl.Envelope.ID, Message: dl.Envelope.Name,
 		Kind: dl.Envelope.Kind.String(), CorrelationID: dl.Envelope.CorrelationID, Source: dl.Envelope.Source,
 		SentAt: dl.Envelope.Time,
@@ -60,7 +61,7 @@ const maxListLimit = 1000
 //
 // They are admin routes: the server mounts them only when HTTP_ADMIN_TOKEN
 // is set, and an empty token refuses every request.
-func DeadLetterRoutes(dls cqrs.DeadLetters, token string) Mounter {
+func DeadLetterRoutes(dls transport.DeadLetters, token string) Mounter {
 	return MountFunc(func(r chi.Router) {
 		r.Route("/catga/deadletters", func(r chi.Router) {
 			r.Use(bearer(token))

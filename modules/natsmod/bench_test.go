@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 	"github.com/catga-go/catga/modules/natsmod"
 	"github.com/catga-go/catga/modules/natsmod/natstest"
 )
@@ -104,7 +105,7 @@ func BenchmarkEvents(b *testing.B) {
 		cc, err := cons.Consume(func(m jetstream.Msg) {
 			_ = m.Ack()
 			got.Add(1)
-		}, jetstream.PullMaxMessages(min(cfg.FetchBatch, cqrs.DefaultConcurrency)))
+		}, jetstream.PullMaxMessages(min(cfg.FetchBatch, transport.DefaultConcurrency)))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -219,9 +220,9 @@ func BenchmarkPublishBatch(b *testing.B) {
 	srv := natstest.Start(b)
 	cfg := natsmod.Config{URL: srv.URL()}.WithDefaults()
 	ctx := context.Background()
-	topic := cqrs.Topic{Kind: cqrs.KindEvent, Name: "benchTick"}
-	env := func(i int) *cqrs.Envelope {
-		return &cqrs.Envelope{ID: cqrs.NewID(), Name: topic.Name, Kind: cqrs.KindEvent, ContentType: "application/json",
+	topic := transport.Topic{Kind: transport.KindEvent, Name: "benchTick"}
+	env := func(i int) *transport.Envelope {
+		return &transport.Envelope{ID: cqrs.NewID(), Name: topic.Name, Kind: transport.KindEvent, ContentType: "application/json",
 			Time: time.Now(), Payload: fmt.Appendf(nil, `{"n":%d}`, i)}
 	}
 	b.Run("one-by-one", func(b *testing.B) {
@@ -238,13 +239,13 @@ func BenchmarkPublishBatch(b *testing.B) {
 	b.Run("batch", func(b *testing.B) {
 		tr := startBench(b, cfg)
 		const size = 256
-		msgs, errs := make([]cqrs.Outgoing, 0, size), make([]error, size)
+		msgs, errs := make([]transport.Outgoing, 0, size), make([]error, size)
 		b.ReportAllocs()
 		start := time.Now()
 		for i := 0; i < b.N; i += size {
 			msgs = msgs[:0]
 			for j := i; j < min(i+size, b.N); j++ {
-				msgs = append(msgs, cqrs.Outgoing{Topic: topic, Envelope: env(j)})
+				msgs = append(msgs, transport.Outgoing{Topic: topic, Envelope: env(j)})
 			}
 			tr.PublishBatch(ctx, msgs, errs[:len(msgs)])
 			for _, err := range errs[:len(msgs)] {

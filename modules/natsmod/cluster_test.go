@@ -10,12 +10,13 @@ import (
 
 	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 	"github.com/catga-go/catga/modules/natsmod"
 	"github.com/catga-go/catga/modules/natsmod/natstest"
 )
 
 // tickBus starts a bus on tr whose Tick handler records every N.
-func tickBus(t *testing.T, tr cqrs.Transport, service, instance string) (*sync.Mutex, map[int]int) {
+func tickBus(t *testing.T, tr transport.Transport, service, instance string) (*sync.Mutex, map[int]int) {
 	t.Helper()
 	var mu sync.Mutex
 	got := map[int]int{}
@@ -40,10 +41,10 @@ func tickBus(t *testing.T, tr cqrs.Transport, service, instance string) (*sync.M
 // publishTicks publishes 0..n-1 from one goroutine, each retried with its
 // own id until the broker acknowledges it, and returns how many retries
 // it took. pace spaces the publishes.
-func publishTicks(tr cqrs.Transport, n int, pace time.Duration, acked *atomic.Int64) (retries int) {
-	topic := cqrs.Topic{Kind: cqrs.KindEvent, Name: "Tick"}
+func publishTicks(tr transport.Transport, n int, pace time.Duration, acked *atomic.Int64) (retries int) {
+	topic := transport.Topic{Kind: transport.KindEvent, Name: "Tick"}
 	for i := range n {
-		env := &cqrs.Envelope{ID: cqrs.NewID(), Name: "Tick", Kind: cqrs.KindEvent, ContentType: "application/json",
+		env := &transport.Envelope{ID: cqrs.NewID(), Name: "Tick", Kind: transport.KindEvent, ContentType: "application/json",
 			Time: time.Now(), Payload: fmt.Appendf(nil, `{"n":%d}`, i)}
 		for {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

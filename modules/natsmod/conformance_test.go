@@ -4,8 +4,8 @@ import (
 	"os"
 	"testing"
 
-	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/cqrs/cqrstest"
+	"github.com/catga-go/catga/cqrs/transport"
 	"github.com/catga-go/catga/modules/natsmod/natstest"
 )
 
@@ -22,6 +22,6 @@ func TestConformance(t *testing.T) {
 		}
 		cfg := testConfigAt(url)
 		t.Cleanup(func() { deleteStreams(t, cfg) })
-		return func(t *testing.T) cqrs.Transport { return connect(t, cfg, "conformance") }
+		return func(t *testing.T) transport.Transport { return connect(t, cfg, "conformance") }
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 	"github.com/catga-go/catga/modules/natsmod/natstest"
 )
 
@@ -48,8 +49,8 @@ func TestConsumerCrash_UnackedGoToAnotherInstance(t *testing.T) {
 
 	pub := connect(t, cfg, "pub")
 	for i := range count {
-		env := &cqrs.Envelope{ID: cqrs.NewID(), Name: "Tick", Kind: cqrs.KindEvent, ContentType: "application/json", Payload: fmt.Appendf(nil, `{"n":%d}`, i)}
-		if err := pub.Publish(context.Background(), cqrs.Topic{Kind: cqrs.KindEvent, Name: "Tick"}, env); err != nil {
+		env := &transport.Envelope{ID: cqrs.NewID(), Name: "Tick", Kind: transport.KindEvent, ContentType: "application/json", Payload: fmt.Appendf(nil, `{"n":%d}`, i)}
+		if err := pub.Publish(context.Background(), transport.Topic{Kind: transport.KindEvent, Name: "Tick"}, env); err != nil {
 			t.Fatal(err)
 		}
 	}

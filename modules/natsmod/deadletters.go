@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 // Dead letters live in the DLQ stream as JSON records on
@@ -21,7 +22,7 @@ import (
 // <prefix>.dlq.replay.<service>.<kind>.<Name>, which only that service's
 // replay consumer reads.
 
-func (t *Transport) recordSubject(service string, k cqrs.Kind, name string) string {
+func (t *Transport) recordSubject(service string, k transport.Kind, name string) string {
 	return t.cfg.Prefix + ".dlq.records." + service + "." + k.String() + "." + name
 }
 
@@ -33,7 +34,7 @@ func (t *Transport) replaySubject(group, kind, name string) string {
 	return s
 }
 
-func (t *Transport) storeDeadLetter(ctx context.Context, dl *cqrs.DeadLetter) error {
+func (t *Transport) storeDeadLetter(ctx context.Context, dl *transport.DeadLetter) error {
 	_, js, err := t.conn()
 	if err != nil {
 		return err
@@ -43,12 +44,12 @@ func (t *Transport) storeDeadLetter(ctx context.Context, dl *cqrs.DeadLetter) er
 		return fmt.Errorf("natsmod: encode dead letter: %w", err)
 	}
 	name := dl.Envelope.Name
-	if cqrs.ValidateName(name) != nil {
+	if transport.ValidateName(name) != nil {
 		name = "unknown"
 	}
 	kind := dl.Envelope.Kind
 	if kind == 0 {
-		kind = cqrs.KindEvent
+		kind = transport.KindEvent
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -60,9 +61,9 @@ func (t *Transport) storeDeadLetter(ctx context.Context, dl *cqrs.DeadLetter) er
 	return nil
 }
 
-// ListDeadLetters implements cqrs.DeadLetters, reading the DLQ stream with
+// ListDeadLetters implements transport.DeadLetters, reading the DLQ stream with
 // an ordered consumer from its start.
-func (t *Transport) ListDeadLetters(ctx context.Context, service string, limit int) ([]cqrs.DeadLetter, error) {
+func (t *Transport) ListDeadLetters(ctx context.Context, service string, limit int) ([]transport.DeadLetter, error) {
 	_, js, err := t.conn()
 	if err != nil {
 		return nil, err
@@ -79,7 +80,7 @@ func (t *Transport) ListDeadLetters(ctx context.Context, service string, limit i
 	if err != nil {
 		return nil, fmt.Errorf("natsmod: dead letters: %w", err)
 	}
-	out := []cqrs.DeadLetter{}
+	out := []transport.DeadLetter{}
 	for limit <= 0 || len(out) < limit {
 		batch, err := c.FetchNoWait(256)
 		if err != nil {
@@ -112,8 +113,8 @@ func (t *Transport) ListDeadLetters(ctx context.Context, service string, limit i
 	return out, nil
 }
 
-func decodeDeadLetter(data []byte, seq uint64) (cqrs.DeadLetter, error) {
-	var dl cqrs.DeadLetter
+func decodeDeadLetter(data []byte, seq uint64) (transport.DeadLetter, error) {
+	var dl transport.DeadLetter
 	if err := json.Unmarshal(data, &dl); err != nil {
 		return dl, err
 	}
@@ -122,40 +123,40 @@ func decodeDeadLetter(data []byte, seq uint64) (cqrs.DeadLetter, error) {
 }
 
 // getRecord returns the record with id and its sequence.
-func (t *Transport) getRecord(ctx context.Context, id string) (cqrs.DeadLetter, jetstream.Stream, uint64, error) {
+func (t *Transport) getRecord(ctx context.Context, id string) (transport.DeadLetter, jetstream.Stream, uint64, error) {
 	_, js, err := t.conn()
 	if err != nil {
-		return cqrs.DeadLetter{}, nil, 0, err
+		return transport.DeadLetter{}, nil, 0, err
 	}
 	seq, err := strconv.ParseUint(id, 10, 64)
 	if err != nil {
-		return cqrs.DeadLetter{}, nil, 0, cqrs.Errorf(cqrs.CodeNotFound, "natsmod: no dead letter %q", id)
+		return transport.DeadLetter{}, nil, 0, cqrs.Errorf(cqrs.CodeNotFound, "natsmod: no dead letter %q", id)
 	}
 	stream, err := js.Stream(ctx, t.cfg.dlqStream())
 	if err != nil {
-		return cqrs.DeadLetter{}, nil, 0, fmt.Errorf("natsmod: dead letters: %w", err)
+		return transport.DeadLetter{}, nil, 0, fmt.Errorf("natsmod: dead letters: %w", err)
 	}
 	raw, err := stream.GetMsg(ctx, seq)
 	if errors.Is(err, jetstream.ErrMsgNotFound) || (err == nil && !strings.HasPrefix(raw.Subject, t.cfg.Prefix+".dlq.records.")) {
-		return cqrs.DeadLetter{}, nil, 0, cqrs.Errorf(cqrs.CodeNotFound, "natsmod: no dead letter %q", id)
+		return transport.DeadLetter{}, nil, 0, cqrs.Errorf(cqrs.CodeNotFound, "natsmod: no dead letter %q", id)
 	}
 	if err != nil {
-		return cqrs.DeadLetter{}, nil, 0, fmt.Errorf("natsmod: dead letter %s: %w", id, err)
+		return transport.DeadLetter{}, nil, 0, fmt.Errorf("natsmod: dead letter %s: %w", id, err)
 	}
 	dl, err := decodeDeadLetter(raw.Data, seq)
 	if err != nil {
-		return cqrs.DeadLetter{}, nil, 0, fmt.Errorf("natsmod: dead letter %s: %w", id, err)
+		return transport.DeadLetter{}, nil, 0, fmt.Errorf("natsmod: dead letter %s: %w", id, err)
 	}
 	return dl, stream, seq, nil
 }
 
-// GetDeadLetter implements cqrs.DeadLetters.
-func (t *Transport) GetDeadLetter(ctx context.Context, id string) (cqrs.DeadLetter, error) {
+// GetDeadLetter implements transport.DeadLetters.
+func (t *Transport) GetDeadLetter(ctx context.Context, id string) (transport.DeadLetter, error) {
 	dl, _, _, err := t.getRecord(ctx, id)
 	return dl, err
 }
 
-// ReplayDeadLetter implements cqrs.DeadLetters: the envelope goes to its
+// ReplayDeadLetter implements transport.DeadLetters: the envelope goes to its
 // service's replay subject, then the record is deleted. The replay carries
 // a message id of its own, so replaying twice within the dedup window
 // delivers once.
@@ -171,7 +172,7 @@ func (t *Transport) ReplayDeadLetter(ctx context.Context, id string) error {
 	env := dl.Envelope
 	msg := &nats.Msg{Subject: t.replaySubject(dl.Service, env.Kind.String(), env.Name), Header: headersOf(&env), Data: env.Payload}
 	msg.Header.Set(jetstream.MsgIDHeader, "replay-"+id) // its own dedup id; the envelope id is in Catga-Id
-	msg.Header[cqrs.HeaderID] = []string{env.ID}
+	msg.Header[transport.HeaderID] = []string{env.ID}
 	if _, err := js.PublishMsg(ctx, msg); err != nil {
 		return fmt.Errorf("natsmod: replay %s: %w", id, err)
 	}

@@ -68,7 +68,7 @@
 // that is refused means a redelivery after NATS_ACK_WAIT (the inbox
 // absorbs it); a pull request is reissued once the connection is back.
 //
-// PublishBatch (cqrs.BatchPublisher, which the outbox relay uses) sends a
+// PublishBatch (transport.BatchPublisher, which the outbox relay uses) sends a
 // batch in order with asynchronous publishes, at most NATS_PUBLISH_WINDOW
 // (256) awaiting their acks at once per call, and gives each message the
 // outcome Publish would. It stops at the first message it cannot send for
@@ -91,7 +91,7 @@
 // subscription stops pulling, gives back at once what was pulled but not
 // started (Nak), and waits for the handlers in flight; a handler that is
 // only waiting on another instance's idempotency claim is given back too
-// (cqrs.WithDrain). Each pull is one request (a Fetch) of up to the batch,
+// (transport.WithDrain). Each pull is one request (a Fetch) of up to the batch,
 // issued when the previous one has ended: nats.go's Messages iterator can
 // miss issuing its next request (see pull in fetch.go), which stalled a
 // consumer of concurrency 1 for seconds at a time. A pull request expires

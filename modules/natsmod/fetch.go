@@ -11,7 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 // fetcher is one durable consumer of a subscription: a consumer.Source.
@@ -48,7 +48,7 @@ func (f *fetcher) Fetch(ctx context.Context) error {
 }
 
 // consumerName is a topic's durable consumer in a group.
-func consumerName(group string, t cqrs.Topic) string {
+func consumerName(group string, t transport.Topic) string {
 	return group + "_" + t.Kind.String() + "_" + t.Name
 }
 
@@ -124,11 +124,11 @@ func (f *fetcher) pull(ctx context.Context) error {
 	return nil
 }
 
-var _ cqrs.LagReporter = (*Transport)(nil)
+var _ transport.LagReporter = (*Transport)(nil)
 
-// Lag implements cqrs.LagReporter from the consumers' info: NumPending
+// Lag implements transport.LagReporter from the consumers' info: NumPending
 // (stored, not delivered) and NumAckPending (delivered, not acked).
-func (t *Transport) Lag(ctx context.Context) ([]cqrs.ConsumerLag, error) {
+func (t *Transport) Lag(ctx context.Context) ([]transport.ConsumerLag, error) {
 	_, js, err := t.conn()
 	if err != nil {
 		return nil, err
@@ -136,7 +136,7 @@ func (t *Transport) Lag(ctx context.Context) ([]cqrs.ConsumerLag, error) {
 	t.mu.Lock()
 	subs := slices.Collect(maps.Keys(t.subs))
 	t.mu.Unlock()
-	var out []cqrs.ConsumerLag
+	var out []transport.ConsumerLag
 	for _, s := range subs {
 		lag, err := s.lag(ctx, js)
 		if err != nil {
@@ -148,8 +148,8 @@ func (t *Transport) Lag(ctx context.Context) ([]cqrs.ConsumerLag, error) {
 }
 
 // lag is the lag of each of s's topic consumers.
-func (s *subscription) lag(ctx context.Context, js jetstream.JetStream) ([]cqrs.ConsumerLag, error) {
-	var out []cqrs.ConsumerLag
+func (s *subscription) lag(ctx context.Context, js jetstream.JetStream) ([]transport.ConsumerLag, error) {
+	var out []transport.ConsumerLag
 	for topic := range s.byTop {
 		name := consumerName(s.group, topic)
 		c, err := js.Consumer(ctx, s.t.cfg.streamOf(topic.Kind), name)
@@ -160,7 +160,7 @@ func (s *subscription) lag(ctx context.Context, js jetstream.JetStream) ([]cqrs.
 		if err != nil {
 			return nil, fmt.Errorf("natsmod: lag of %s: %w", name, err)
 		}
-		out = append(out, cqrs.ConsumerLag{Group: s.group, Topic: topic, Pending: int64(info.NumPending), Unacked: int64(info.NumAckPending)})
+		out = append(out, transport.ConsumerLag{Group: s.group, Topic: topic, Pending: int64(info.NumPending), Unacked: int64(info.NumAckPending)})
 	}
 	return out, nil
 }

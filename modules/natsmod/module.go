@@ -5,6 +5,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 	"github.com/catga-go/catga/internal/envconf"
 	"github.com/catga-go/catga/modules/health"
 )
@@ -15,7 +16,7 @@ import (
 // readiness check.
 var Module = fx.Module("natsmod",
 	fx.Provide(LoadConfig, provide),
-	cqrs.ProvideTransport("nats", func(t *Transport) cqrs.Transport { return t }),
+	cqrs.ProvideTransport("nats", func(t *Transport) transport.Transport { return t }),
 	health.Check("nats", func(t *Transport) health.Checker { return t }),
 )
 

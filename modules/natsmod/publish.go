@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 // A publish's error tells its outcome (see Publish): nil stored,
@@ -45,7 +46,7 @@ var errClosing = errors.New("the transport closed first")
 // status is the connection's last known status.
 func (t *Transport) status() nats.Status { return nats.Status(t.state.Load()) }
 
-// Publish implements cqrs.Transport: a JetStream publish with Nats-Msg-Id
+// Publish implements transport.Transport: a JetStream publish with Nats-Msg-Id
 // (the envelope id), so a retried publish is stored once within
 // NATS_DUPLICATE_WINDOW; it returns after the stream's ack, or when ctx
 // ends (5 s without a deadline). Its error tells the outcome:
@@ -63,7 +64,7 @@ func (t *Transport) status() nats.Status { return nats.Status(t.state.Load()) }
 //     stopped), cqrs.ErrPayloadTooLarge, a topic that is not an event or a
 //     durable command (both cqrs.IsPermanent), ctx ended before sending, or
 //     the stream refused it (a JetStream API error: a limit, say).
-func (t *Transport) Publish(ctx context.Context, topic cqrs.Topic, env *cqrs.Envelope) error {
+func (t *Transport) Publish(ctx context.Context, topic transport.Topic, env *transport.Envelope) error {
 	js, quit, err := t.enter()
 	if err != nil {
 		return err
@@ -91,8 +92,8 @@ func (t *Transport) Publish(ctx context.Context, topic cqrs.Topic, env *cqrs.Env
 }
 
 // message is env as topic's JetStream message; Nats-Msg-Id is in the headers.
-func (t *Transport) message(topic cqrs.Topic, env *cqrs.Envelope) (*nats.Msg, error) {
-	if topic.Kind != cqrs.KindEvent && topic.Kind != cqrs.KindCommand {
+func (t *Transport) message(topic transport.Topic, env *transport.Envelope) (*nats.Msg, error) {
+	if topic.Kind != transport.KindEvent && topic.Kind != transport.KindCommand {
 		return nil, cqrs.Permanent(fmt.Errorf("natsmod: publish of a %s: only events and commands are durable", topic.Kind))
 	}
 	return &nats.Msg{Subject: t.subject(topic), Header: headersOf(env), Data: env.Payload}, nil
@@ -126,7 +127,7 @@ func notConnected(op, subject string, st nats.Status) error {
 // closed connection is both (refused before the write, or closed while
 // waiting for the ack), so it is unknown: the status check before the
 // publish catches the connection that was closed already.
-func (t *Transport) syncOutcome(topic cqrs.Topic, msg *nats.Msg, err error) error {
+func (t *Transport) syncOutcome(topic transport.Topic, msg *nats.Msg, err error) error {
 	switch {
 	case errors.Is(err, nats.ErrMaxPayload),
 		errors.Is(err, nats.ErrReconnectBufExceeded),
@@ -140,7 +141,7 @@ func (t *Transport) syncOutcome(topic cqrs.Topic, msg *nats.Msg, err error) erro
 }
 
 // refused is the definite error of a message the connection did not take.
-func (t *Transport) refused(topic cqrs.Topic, msg *nats.Msg, err error) error {
+func (t *Transport) refused(topic transport.Topic, msg *nats.Msg, err error) error {
 	switch {
 	case errors.Is(err, nats.ErrMaxPayload):
 		return &cqrs.PayloadTooLargeError{Name: topic.Name, Size: len(msg.Data), Limit: t.MaxPayload()}
@@ -175,7 +176,7 @@ func unknown(subject string, cause error) error {
 		subject, cause, cqrs.ErrOutcomeUnknown)
 }
 
-// PublishBatch implements cqrs.BatchPublisher: it sends msgs in order with
+// PublishBatch implements transport.BatchPublisher: it sends msgs in order with
 // asynchronous JetStream publishes, at most NATS_PUBLISH_WINDOW of them
 // awaiting their acks at once, waits for every ack (or ctx, or Close), and
 // writes each outcome to errs[i] with the meaning Publish gives it: nil
@@ -192,7 +193,7 @@ func unknown(subject string, cause error) error {
 //
 // It is safe for concurrent callers, starts no goroutine, and leaves no
 // future behind: one whose ack never comes is dropped within 5 s.
-func (t *Transport) PublishBatch(ctx context.Context, msgs []cqrs.Outgoing, errs []error) {
+func (t *Transport) PublishBatch(ctx context.Context, msgs []transport.Outgoing, errs []error) {
 	if len(errs) < len(msgs) {
 		err := fmt.Errorf("natsmod: publish batch: %d outcomes for %d messages; nothing was sent", len(errs), len(msgs))
 		for i := range errs {
@@ -298,7 +299,7 @@ func (b *batch) await(p pending) error {
 }
 
 // stop fails msgs[i] with cause and every message after it as not sent.
-func (b *batch) stop(t *Transport, msgs []cqrs.Outgoing, i int, cause error) {
+func (b *batch) stop(t *Transport, msgs []transport.Outgoing, i int, cause error) {
 	b.errs[i] = cause
 	for j := i + 1; j < len(msgs); j++ {
 		b.errs[j] = fmt.Errorf("natsmod: publish %s: not sent, the batch stopped at message %d: %w", t.subject(msgs[j].Topic), i, cause)

@@ -13,16 +13,17 @@ import (
 
 	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 	"github.com/catga-go/catga/internal/faultproxy"
 	"github.com/catga-go/catga/modules/natsmod"
 	"github.com/catga-go/catga/modules/natsmod/natstest"
 )
 
-var tickTopic = cqrs.Topic{Kind: cqrs.KindEvent, Name: "Tick"}
+var tickTopic = transport.Topic{Kind: transport.KindEvent, Name: "Tick"}
 
 // tickEnv is a Tick event with a new id.
-func tickEnv(n int) *cqrs.Envelope {
-	return &cqrs.Envelope{ID: cqrs.NewID(), Name: "Tick", Kind: cqrs.KindEvent, ContentType: "application/json",
+func tickEnv(n int) *transport.Envelope {
+	return &transport.Envelope{ID: cqrs.NewID(), Name: "Tick", Kind: transport.KindEvent, ContentType: "application/json",
 		Time: time.Now(), Payload: fmt.Appendf(nil, `{"n":%d}`, n)}
 }
 
@@ -42,7 +43,7 @@ func waitStatus(t *testing.T, tr *natsmod.Transport, up bool) {
 
 // publishUntilAcked publishes env until the broker acknowledges it (a
 // server that just came back may not have its streams loaded yet).
-func publishUntilAcked(t *testing.T, tr *natsmod.Transport, env *cqrs.Envelope) {
+func publishUntilAcked(t *testing.T, tr *natsmod.Transport, env *transport.Envelope) {
 	t.Helper()
 	var err error
 	if !catgatest.Poll(15*time.Second, func() bool {
@@ -206,7 +207,7 @@ func TestPublish_AcrossARestartEveryDefiniteFailureIsNeverStored(t *testing.T) {
 	cfg := testConfig(srv)
 	pub := connect(t, cfg, "publisher")
 	type outcome struct {
-		env *cqrs.Envelope
+		env *transport.Envelope
 		err error
 	}
 	var outcomes []outcome

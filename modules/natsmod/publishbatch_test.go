@@ -14,15 +14,16 @@ import (
 
 	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 	"github.com/catga-go/catga/modules/natsmod"
 	"github.com/catga-go/catga/modules/natsmod/natstest"
 )
 
 // tickBatch is n Tick messages from first on.
-func tickBatch(first, n int) []cqrs.Outgoing {
-	msgs := make([]cqrs.Outgoing, n)
+func tickBatch(first, n int) []transport.Outgoing {
+	msgs := make([]transport.Outgoing, n)
 	for i := range msgs {
-		msgs[i] = cqrs.Outgoing{Topic: tickTopic, Envelope: tickEnv(first + i)}
+		msgs[i] = transport.Outgoing{Topic: tickTopic, Envelope: tickEnv(first + i)}
 	}
 	return msgs
 }
@@ -281,7 +282,7 @@ func TestPublishBatch_RefusedMessageIsSkippedTheRestGo(t *testing.T) {
 	pub := connect(t, cfg, "publisher")
 	msgs := tickBatch(0, 5)
 	msgs[1].Envelope.Payload = make([]byte, pub.MaxPayload()+(64<<10)) // over the server's max_payload
-	msgs[3].Topic = cqrs.Topic{Kind: cqrs.KindQuery, Name: "Tick"}
+	msgs[3].Topic = transport.Topic{Kind: transport.KindQuery, Name: "Tick"}
 	errs := make([]error, len(msgs))
 	pub.PublishBatch(context.Background(), msgs, errs)
 	if !errors.Is(errs[1], cqrs.ErrPayloadTooLarge) || !cqrs.IsPermanent(errs[1]) {

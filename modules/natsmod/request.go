@@ -9,17 +9,18 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 // headerDeadline carries the caller's deadline to the responder.
 const headerDeadline = "Catga-Deadline"
 
-// Request implements cqrs.Transport over NATS request/reply: one instance
+// Request implements transport.Transport over NATS request/reply: one instance
 // of the owning service's queue group answers; no responder fails at once
 // with cqrs.ErrNoHandler; ctx (or NATS_REQUEST_TIMEOUT) bounds the wait.
 // While the connection is down it fails at once with cqrs.ErrUnavailable:
 // nothing was sent, so no handler runs it later.
-func (t *Transport) Request(ctx context.Context, topic cqrs.Topic, env *cqrs.Envelope) (*cqrs.Reply, error) {
+func (t *Transport) Request(ctx context.Context, topic transport.Topic, env *transport.Envelope) (*transport.Reply, error) {
 	nc, _, err := t.conn()
 	if err != nil {
 		return nil, err
@@ -48,12 +49,12 @@ func (t *Transport) Request(ctx context.Context, topic cqrs.Topic, env *cqrs.Env
 	case err != nil:
 		return nil, fmt.Errorf("natsmod: request %s: %w", msg.Subject, err)
 	}
-	if code := resp.Header.Get(cqrs.HeaderErrorCode); code != "" {
-		return &cqrs.Reply{Err: &cqrs.Error{Code: cqrs.ParseCode(code), Message: resp.Header.Get(cqrs.HeaderErrorMessage)}}, nil
+	if code := resp.Header.Get(transport.HeaderErrorCode); code != "" {
+		return &transport.Reply{Err: &transport.Failure{Code: code, Message: resp.Header.Get(transport.HeaderErrorMessage)}}, nil
 	}
-	ct := resp.Header.Get(cqrs.HeaderContentType)
+	ct := resp.Header.Get(transport.HeaderContentType)
 	if ct == "" {
 		ct = defaultContentType // a JSON reply carries no header at all
 	}
-	return &cqrs.Reply{ContentType: ct, Payload: resp.Data}, nil
+	return &transport.Reply{ContentType: ct, Payload: resp.Data}, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 	"github.com/catga-go/catga/modules/natsmod/natstest"
 )
 
@@ -46,14 +47,14 @@ func TestBrokerRestart_ThreeTimes_NothingAcknowledgedIsLost(t *testing.T) {
 	t.Cleanup(func() { _ = bus.Stop(context.Background()) })
 
 	pub := connect(t, cfg, "publisher")
-	topic := cqrs.Topic{Kind: cqrs.KindEvent, Name: "Tick"}
+	topic := transport.Topic{Kind: transport.KindEvent, Name: "Tick"}
 	var acked atomic.Int64
 	var retries atomic.Int64
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for i := range total {
-			env := &cqrs.Envelope{ID: cqrs.NewID(), Name: "Tick", Kind: cqrs.KindEvent, ContentType: "application/json",
+			env := &transport.Envelope{ID: cqrs.NewID(), Name: "Tick", Kind: transport.KindEvent, ContentType: "application/json",
 				Time: time.Now(), Payload: fmt.Appendf(nil, `{"n":%d}`, i)}
 			// A publish that fails is retried with the same id: stored once.
 			for {

@@ -2,7 +2,6 @@ package natsmod
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"runtime"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 	"github.com/catga-go/catga/internal/consumer"
 )
 
@@ -28,14 +28,14 @@ type service struct {
 	inflight sync.WaitGroup
 }
 
-// Serve implements cqrs.Transport: each endpoint is served by several
+// Serve implements transport.Transport: each endpoint is served by several
 // queue subscriptions on its request subject, with the group as queue, so
 // one instance of the owning service answers each request. Each
 // subscription answers in its own callback, with no goroutine handed the
 // request: the server spreads requests over them, and over instances, so
 // an endpoint answers up to min(concurrency, 2 x GOMAXPROCS, 8) at once
 // per instance. The handler's context ends at the caller's deadline.
-func (t *Transport) Serve(ctx context.Context, s cqrs.Service) (cqrs.Subscriber, error) {
+func (t *Transport) Serve(ctx context.Context, s transport.Responder) (transport.Closer, error) {
 	nc, _, err := t.conn()
 	if err != nil {
 		return nil, err
@@ -45,7 +45,7 @@ func (t *Transport) Serve(ctx context.Context, s cqrs.Service) (cqrs.Subscriber,
 	}
 	conc := s.Concurrency
 	if conc <= 0 {
-		conc = cqrs.DefaultConcurrency
+		conc = transport.DefaultConcurrency
 	}
 	per := max(1, min(conc, 2*runtime.GOMAXPROCS(0), 8))
 	srv := &service{t: t, h: consumer.NewHandlers()}
@@ -71,7 +71,7 @@ func (t *Transport) Serve(ctx context.Context, s cqrs.Service) (cqrs.Subscriber,
 }
 
 // dispatch answers a request in the subscription's callback.
-func (s *service) dispatch(m *nats.Msg, h cqrs.RequestHandler, topic cqrs.Topic) {
+func (s *service) dispatch(m *nats.Msg, h transport.RequestHandler, topic transport.Topic) {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -83,8 +83,8 @@ func (s *service) dispatch(m *nats.Msg, h cqrs.RequestHandler, topic cqrs.Topic)
 	s.answer(m, h, topic)
 }
 
-func (s *service) answer(m *nats.Msg, h cqrs.RequestHandler, topic cqrs.Topic) {
-	var rep *cqrs.Reply
+func (s *service) answer(m *nats.Msg, h transport.RequestHandler, topic transport.Topic) {
+	var rep *transport.Reply
 	env, err := envelopeOfTopic(m.Header, m.Data, topic)
 	ctx := s.h.Context()
 	if err == nil {
@@ -96,17 +96,17 @@ func (s *service) answer(m *nats.Msg, h cqrs.RequestHandler, topic cqrs.Topic) {
 		}
 		rep = h.HandleRequest(ctx, env)
 	} else {
-		rep = cqrs.ReplyError(cqrs.Errorf(cqrs.CodeInvalid, "natsmod: bad request headers: %v", err))
+		rep = transport.Failed(string(cqrs.CodeInvalid), fmt.Sprintf("natsmod: bad request headers: %v", err))
 	}
 	if rep == nil {
-		rep = cqrs.ReplyError(errors.New("natsmod: handler gave no reply"))
+		rep = transport.Failed(string(cqrs.CodeInternal), "natsmod: handler gave no reply")
 	}
 	// A JSON success carries no header at all: nothing to encode or parse.
 	out := &nats.Msg{Data: rep.Payload}
 	if rep.Err != nil {
-		out.Header = nats.Header{cqrs.HeaderErrorCode: {string(rep.Err.Code)}, cqrs.HeaderErrorMessage: {truncate(rep.Err.Message, 2048)}}
+		out.Header = nats.Header{transport.HeaderErrorCode: {string(rep.Err.Code)}, transport.HeaderErrorMessage: {truncate(rep.Err.Message, 2048)}}
 	} else if rep.ContentType != "" && rep.ContentType != defaultContentType {
-		out.Header = nats.Header{cqrs.HeaderContentType: {rep.ContentType}}
+		out.Header = nats.Header{transport.HeaderContentType: {rep.ContentType}}
 	}
 	if err := m.RespondMsg(out); err != nil {
 		s.t.log.Debug("reply not sent; the caller retries or times out: " + errText(err, s.t.cfg))
@@ -120,7 +120,7 @@ func truncate(s string, n int) string {
 	return s[:n]
 }
 
-// Close implements cqrs.Subscriber: it leaves the queue groups, then waits
+// Close implements transport.Closer: it leaves the queue groups, then waits
 // for requests in flight until ctx ends.
 func (s *service) Close(ctx context.Context) error {
 	s.once.Do(func() {

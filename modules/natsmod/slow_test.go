@@ -10,6 +10,7 @@ import (
 
 	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 	"github.com/catga-go/catga/modules/natsmod/natstest"
 )
 
@@ -95,7 +96,7 @@ func TestHandlerPanics_OneInAHundred(t *testing.T) {
 	const total = 1000
 	publishTicks(connect(t, cfg, "pub"), total, 0, &acked)
 	dls, _ := bus.DeadLetters()
-	var list []cqrs.DeadLetter
+	var list []transport.DeadLetter
 	catgatest.Poll(30*time.Second, func() bool {
 		list, _ = dls.ListDeadLetters(context.Background(), "panicky", 0)
 		return handled.Load() == total-total/100 && len(list) == total/100
@@ -106,7 +107,7 @@ func TestHandlerPanics_OneInAHundred(t *testing.T) {
 	if handled.Load() != total-total/100 || len(list) != total/100 {
 		t.Fatalf("handled %d, dead-lettered %d; want %d and %d", handled.Load(), len(list), total-total/100, total/100)
 	}
-	if list[0].Code != cqrs.CodeInternal || !strings.Contains(list[0].Error, "is cursed") {
+	if list[0].Code != string(cqrs.CodeInternal) || !strings.Contains(list[0].Error, "is cursed") {
 		t.Errorf("dead letter %+v, want the panic as an internal error", list[0])
 	}
 	// No goroutine outlives the test: the package's goleak check sees to it.

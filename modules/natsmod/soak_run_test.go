@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 	"github.com/catga-go/catga/internal/faultproxy"
 	"github.com/catga-go/catga/modules/natsmod"
 	"github.com/catga-go/catga/modules/natsmod/natstest"
@@ -93,7 +94,7 @@ func soak(t *testing.T, d time.Duration) {
 	sent := make(chan int, 1)
 	go func() { // steady publishing, each retried until acknowledged
 		n := 0
-		topic := cqrs.Topic{Kind: cqrs.KindEvent, Name: "Tick"}
+		topic := transport.Topic{Kind: transport.KindEvent, Name: "Tick"}
 		for {
 			select {
 			case <-stop:
@@ -101,7 +102,7 @@ func soak(t *testing.T, d time.Duration) {
 				return
 			default:
 			}
-			env := &cqrs.Envelope{ID: cqrs.NewID(), Name: "Tick", Kind: cqrs.KindEvent, ContentType: "application/json",
+			env := &transport.Envelope{ID: cqrs.NewID(), Name: "Tick", Kind: transport.KindEvent, ContentType: "application/json",
 				Time: time.Now(), Payload: fmt.Appendf(nil, `{"n":%d}`, n)}
 			for {
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

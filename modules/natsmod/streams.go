@@ -8,7 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 // Stream names.
@@ -16,8 +16,8 @@ func (c Config) eventsStream() string   { return c.StreamPrefix + "_EVENTS" }
 func (c Config) commandsStream() string { return c.StreamPrefix + "_COMMANDS" }
 func (c Config) dlqStream() string      { return c.StreamPrefix + "_DLQ" }
 
-func (c Config) streamOf(k cqrs.Kind) string {
-	if k == cqrs.KindCommand {
+func (c Config) streamOf(k transport.Kind) string {
+	if k == transport.KindCommand {
 		return c.commandsStream()
 	}
 	return c.eventsStream()

@@ -10,7 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
-	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 	"github.com/catga-go/catga/internal/consumer"
 )
 
@@ -33,13 +33,13 @@ type job struct {
 	f   *fetcher
 }
 
-// Subscribe implements cqrs.Transport. It creates (or updates) a durable
+// Subscribe implements transport.Transport. It creates (or updates) a durable
 // pull consumer per topic, named <group>_<kind>_<Name>: explicit ack, the
 // configured ack wait and max ack pending, no MaxDeliver of its own (the
 // bus counts attempts and dead-letters, so it must see every delivery).
 // Events start at the first message after the consumer is created;
 // commands from the first stored (they wait for their owner).
-func (t *Transport) Subscribe(ctx context.Context, s cqrs.Subscription) (cqrs.Subscriber, error) {
+func (t *Transport) Subscribe(ctx context.Context, s transport.Subscription) (transport.Closer, error) {
 	_, js, err := t.conn()
 	if err != nil {
 		return nil, err
@@ -76,16 +76,16 @@ func (t *Transport) Subscribe(ctx context.Context, s cqrs.Subscription) (cqrs.Su
 }
 
 // fetchers returns a fetcher per topic and one for the group's replays.
-func (s *subscription) fetchers(topics []cqrs.TopicHandler) ([]*fetcher, error) {
+func (s *subscription) fetchers(topics []transport.TopicHandler) ([]*fetcher, error) {
 	t := s.t
 	var out []*fetcher
 	for _, th := range topics {
-		if th.Topic.Kind != cqrs.KindEvent && th.Topic.Kind != cqrs.KindCommand {
+		if th.Topic.Kind != transport.KindEvent && th.Topic.Kind != transport.KindCommand {
 			return nil, fmt.Errorf("natsmod: subscribe to %s: only events and commands are durable", th.Topic)
 		}
 		s.byTop[th.Topic] = th.Handler
 		deliver := jetstream.DeliverNewPolicy
-		if th.Topic.Kind == cqrs.KindCommand {
+		if th.Topic.Kind == transport.KindCommand {
 			deliver = jetstream.DeliverAllPolicy
 		}
 		h, kind := th.Handler, th.Topic.Kind
@@ -130,7 +130,7 @@ func (s *subscription) healthy() error {
 }
 
 // handle runs one message's delivery.
-func (s *subscription) handle(msg jetstream.Msg, h cqrs.DeliveryHandler, kind cqrs.Kind) {
+func (s *subscription) handle(msg jetstream.Msg, h transport.DeliveryHandler, kind transport.Kind) {
 	env, err := envelopeOf(msg.Headers(), msg.Data(), kind)
 	if md, merr := msg.Metadata(); merr == nil {
 		env.Attempt = int(md.NumDelivered)
@@ -142,17 +142,17 @@ func (s *subscription) handle(msg jetstream.Msg, h cqrs.DeliveryHandler, kind cq
 func (s *subscription) handleReplay(msg jetstream.Msg) {
 	// <prefix>.dlq.replay.<group>.<kind>.<Name>
 	tokens := strings.Split(msg.Subject(), ".")
-	var topic cqrs.Topic
+	var topic transport.Topic
 	if len(tokens) >= 2 {
-		kind, err := cqrs.ParseKind(tokens[len(tokens)-2])
+		kind, err := transport.ParseKind(tokens[len(tokens)-2])
 		if err == nil {
-			topic = cqrs.Topic{Kind: kind, Name: tokens[len(tokens)-1]}
+			topic = transport.Topic{Kind: kind, Name: tokens[len(tokens)-1]}
 		}
 	}
 	s.handle(msg, s.rt.Replay(s.byTop, topic), topic.Kind)
 }
 
-// Close implements cqrs.Subscriber: it stops pulling, gives back what was
+// Close implements transport.Closer: it stops pulling, gives back what was
 // pulled but not started, lets handlers in flight finish until ctx ends,
 // then cancels their contexts.
 func (s *subscription) Close(ctx context.Context) error {
@@ -175,7 +175,7 @@ func (s *subscription) Nak(_ context.Context, j job, delay time.Duration) error 
 // DeadLetter implements consumer.Broker: the record is stored in the DLQ
 // stream first, then the message is terminated. If storing fails the
 // message is given back and comes again.
-func (s *subscription) DeadLetter(ctx context.Context, j job, dl *cqrs.DeadLetter) error {
+func (s *subscription) DeadLetter(ctx context.Context, j job, dl *transport.DeadLetter) error {
 	if err := s.t.storeDeadLetter(ctx, dl); err != nil {
 		_ = j.msg.Nak()
 		return err

@@ -21,6 +21,7 @@ import (
 
 	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 	"github.com/catga-go/catga/modules/natsmod"
 	"github.com/catga-go/catga/modules/natsmod/natstest"
 )
@@ -117,7 +118,7 @@ func mutualTLS(t *testing.T, p *testPKI) func(*server.Options) {
 
 // sealedBus starts a bus on tr that handles Sealed events into the channel
 // it returns; it stops at cleanup.
-func sealedBus(t *testing.T, tr cqrs.Transport, service string) (*cqrs.Bus, <-chan int) {
+func sealedBus(t *testing.T, tr transport.Transport, service string) (*cqrs.Bus, <-chan int) {
 	t.Helper()
 	got := make(chan int, 64)
 	bus, err := cqrs.New(cqrs.Options{Service: service, Instance: "i1", Transport: tr,

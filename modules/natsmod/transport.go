@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 // headroom is what a message's headers may take of the server's max_payload.
@@ -48,10 +49,10 @@ type Transport struct {
 }
 
 var (
-	_ cqrs.Transport      = (*Transport)(nil)
-	_ cqrs.DeadLetters    = (*Transport)(nil)
-	_ cqrs.PayloadLimiter = (*Transport)(nil)
-	_ cqrs.BatchPublisher = (*Transport)(nil)
+	_ transport.Transport      = (*Transport)(nil)
+	_ transport.DeadLetters    = (*Transport)(nil)
+	_ transport.PayloadLimiter = (*Transport)(nil)
+	_ transport.BatchPublisher = (*Transport)(nil)
 )
 
 // New returns a transport for cfg, not connected yet. name is the
@@ -278,7 +279,7 @@ func (t *Transport) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// MaxPayload implements cqrs.PayloadLimiter: the server's max_payload less
+// MaxPayload implements transport.PayloadLimiter: the server's max_payload less
 // room for headers, once connected.
 func (t *Transport) MaxPayload() int {
 	if m := t.maxPayload.Load(); m > 0 {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"unicode/utf8"
 
-	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 // A row's headers column is a flat JSON object of strings, as every build
@@ -17,7 +17,7 @@ import (
 // stays readable here.
 
 // encodeHeaders writes env's headers as a JSON object.
-func encodeHeaders(env *cqrs.Envelope) string {
+func encodeHeaders(env *transport.Envelope) string {
 	b := make([]byte, 0, 512)
 	b = append(b, '{')
 	env.EachHeader(func(k, v string) {
@@ -58,16 +58,16 @@ func plain(s string) bool {
 }
 
 // decodeHeaders reads back what encodeHeaders (or an older build) wrote.
-func decodeHeaders(h string, payload []byte) (*cqrs.Envelope, error) {
+func decodeHeaders(h string, payload []byte) (*transport.Envelope, error) {
 	kv, ok := scanHeaders(h)
 	if !ok {
 		var m map[string]string
 		if err := json.Unmarshal([]byte(h), &m); err != nil {
 			return nil, fmt.Errorf("pgmod: outbox headers: %w", err)
 		}
-		return cqrs.ParseHeaders(func(k string) string { return m[k] }, payload)
+		return transport.ParseHeaders(func(k string) string { return m[k] }, payload)
 	}
-	return cqrs.ParseHeaders(func(k string) string {
+	return transport.ParseHeaders(func(k string) string {
 		for i := 0; i < len(kv); i += 2 {
 			if kv[i] == k {
 				return kv[i+1]

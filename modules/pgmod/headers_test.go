@@ -6,11 +6,12 @@ import (
 	"time"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
-func testEnvelope() *cqrs.Envelope {
-	return &cqrs.Envelope{
-		ID: cqrs.NewID(), Name: "OrderPlaced", Kind: cqrs.KindEvent,
+func testEnvelope() *transport.Envelope {
+	return &transport.Envelope{
+		ID: cqrs.NewID(), Name: "OrderPlaced", Kind: transport.KindEvent,
 		CorrelationID: "c-1", Source: "orders", Instance: "i-1", ContentType: "application/json",
 		TraceParent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", Attempt: 2,
 		Time: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC), Payload: []byte(`{"x":1}`),
@@ -36,7 +37,7 @@ func TestHeadersRoundTrip(t *testing.T) {
 			!got.Time.Equal(env.Time) || got.TraceParent != env.TraceParent {
 			t.Fatalf("%q: decoded %+v", h, got)
 		}
-		if want := m[cqrs.HeaderInstance]; got.Instance != want {
+		if want := m[transport.HeaderInstance]; got.Instance != want {
 			t.Fatalf("instance %q, want %q (as encoding/json reads it)", got.Instance, want)
 		}
 	}
@@ -72,7 +73,7 @@ func TestHeadersUnreadable(t *testing.T) {
 	// A repeated key: encoding/json's answer (the last) is the one taken.
 	env := testEnvelope()
 	h := encodeHeaders(env)
-	h = h[:len(h)-1] + `,"` + cqrs.HeaderInstance + `":"last"}`
+	h = h[:len(h)-1] + `,"` + transport.HeaderInstance + `":"last"}`
 	got, err := decodeHeaders(h, nil)
 	if err != nil || got.Instance != "last" {
 		t.Fatalf("repeated key: %v, %+v", err, got)

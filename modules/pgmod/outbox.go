@@ -10,8 +10,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/cqrs/outbox"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 // leadLock is the advisory lock key whose holder relays the outbox.
@@ -183,10 +183,10 @@ func (s *OutboxStore) readRecords(rows pgx.Rows) ([]outbox.Record, error) {
 		if err := rows.Scan(&seq, &kind, &topic, &headers, &payload); err != nil {
 			return nil, fmt.Errorf("pgmod: outbox fetch: %w", err)
 		}
-		rec := outbox.Record{Ref: strconv.FormatInt(seq, 10), Topic: cqrs.Topic{Kind: cqrs.Kind(kind), Name: topic}}
+		rec := outbox.Record{Ref: strconv.FormatInt(seq, 10), Topic: transport.Topic{Kind: transport.Kind(kind), Name: topic}}
 		var err error
 		if rec.Envelope, err = decodeHeaders(headers, payload); err != nil {
-			rec.Envelope, rec.Unreadable = &cqrs.Envelope{Payload: payload}, err // the relay buries it
+			rec.Envelope, rec.Unreadable = &transport.Envelope{Payload: payload}, err // the relay buries it
 		}
 		recs = append(recs, rec)
 	}
@@ -270,9 +270,9 @@ func (s *OutboxStore) DeadRecords(ctx context.Context, limit int) ([]outbox.Dead
 		if err := rows.Scan(&seq, &kind, &d.Topic.Name, &headers, &payload, &d.Error, &d.Time); err != nil {
 			return nil, fmt.Errorf("pgmod: outbox dead letters: %w", err)
 		}
-		d.Ref, d.Topic.Kind = strconv.FormatInt(seq, 10), cqrs.Kind(kind)
+		d.Ref, d.Topic.Kind = strconv.FormatInt(seq, 10), transport.Kind(kind)
 		if d.Envelope, err = decodeHeaders(headers, payload); err != nil {
-			d.Envelope = &cqrs.Envelope{Payload: payload}
+			d.Envelope = &transport.Envelope{Payload: payload}
 		}
 		out = append(out, d)
 	}

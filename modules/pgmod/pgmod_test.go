@@ -13,9 +13,11 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/inbox"
 	"github.com/catga-go/catga/cqrs/memory"
 	"github.com/catga-go/catga/cqrs/outbox"
 	"github.com/catga-go/catga/cqrs/outbox/outboxtest"
+	"github.com/catga-go/catga/cqrs/transport"
 	"github.com/catga-go/catga/modules/pgmod"
 	"github.com/catga-go/catga/modules/pgmod/pgtest"
 )
@@ -81,7 +83,7 @@ func deliveryBus(t *testing.T, db *pgmod.DB, concurrency int, fn func(ctx contex
 	tr := memory.New(memory.Options{})
 	t.Cleanup(func() { _ = tr.Close(context.Background()) })
 	b, err := cqrs.New(cqrs.Options{Service: "payment", Instance: "i1", Transport: tr, Concurrency: concurrency,
-		Delivery:   cqrs.DefaultDelivery(nil, cqrs.DeliveryConfig{Idempotency: &cqrs.MemoryInbox{}, Service: "payment", Retry: cqrs.RetryPolicy{Attempts: 1}}),
+		Delivery:   cqrs.DefaultDelivery(nil, cqrs.DeliveryConfig{Idempotency: &inbox.Memory{}, Service: "payment", Retry: cqrs.RetryPolicy{Attempts: 1}}),
 		Redelivery: cqrs.Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond, Multiplier: 2}},
 		cqrs.HandleEvent(cqrs.EventHandlerFunc[Charged](func(ctx context.Context, e Charged) error {
 			return db.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error { return fn(ctx, tx, e) })
@@ -102,9 +104,9 @@ func deliveryBus(t *testing.T, db *pgmod.DB, concurrency int, fn func(ctx contex
 
 func deliverTwice(t *testing.T, tr *memory.Transport) string {
 	t.Helper()
-	env := &cqrs.Envelope{ID: cqrs.NewID(), Name: "Charged", Kind: cqrs.KindEvent, ContentType: "application/json", Payload: []byte(`{"OrderID":"o1"}`)}
+	env := &transport.Envelope{ID: cqrs.NewID(), Name: "Charged", Kind: transport.KindEvent, ContentType: "application/json", Payload: []byte(`{"OrderID":"o1"}`)}
 	for range 2 {
-		if err := tr.Publish(context.Background(), cqrs.Topic{Kind: cqrs.KindEvent, Name: "Charged"}, env); err != nil {
+		if err := tr.Publish(context.Background(), transport.Topic{Kind: transport.KindEvent, Name: "Charged"}, env); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -174,8 +176,8 @@ func TestTx_FailureBeforeCommitLeavesNothingAndTheRedeliveryRuns(t *testing.T) {
 	})
 	bus = b
 	close(busReady)
-	env := &cqrs.Envelope{ID: cqrs.NewID(), Name: "Charged", Kind: cqrs.KindEvent, ContentType: "application/json", Payload: []byte(`{"OrderID":"o1"}`)}
-	if err := tr.Publish(context.Background(), cqrs.Topic{Kind: cqrs.KindEvent, Name: "Charged"}, env); err != nil {
+	env := &transport.Envelope{ID: cqrs.NewID(), Name: "Charged", Kind: transport.KindEvent, ContentType: "application/json", Payload: []byte(`{"OrderID":"o1"}`)}
+	if err := tr.Publish(context.Background(), transport.Topic{Kind: transport.KindEvent, Name: "Charged"}, env); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the redelivery committed", func() bool { return count(t, db, `SELECT count(*) FROM catga_inbox`) == 1 })

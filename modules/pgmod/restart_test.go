@@ -14,6 +14,7 @@ import (
 	"github.com/catga-go/catga/cqrs/memory"
 	"github.com/catga-go/catga/cqrs/outbox"
 	"github.com/catga-go/catga/cqrs/outbox/outboxtest"
+	"github.com/catga-go/catga/cqrs/transport"
 	"github.com/catga-go/catga/modules/pgmod"
 	"github.com/catga-go/catga/modules/pgmod/pgtest"
 )
@@ -118,8 +119,8 @@ func TestRestart_NothingAcknowledgedIsLost(t *testing.T) {
 				return
 			case <-tick.C:
 			}
-			env := &cqrs.Envelope{ID: cqrs.NewID(), Name: "Charged", Kind: cqrs.KindEvent, ContentType: "application/json", Payload: []byte(`{"OrderID":"o"}`)}
-			if err := tr.Publish(context.Background(), cqrs.Topic{Kind: cqrs.KindEvent, Name: "Charged"}, env); err != nil {
+			env := &transport.Envelope{ID: cqrs.NewID(), Name: "Charged", Kind: transport.KindEvent, ContentType: "application/json", Payload: []byte(`{"OrderID":"o"}`)}
+			if err := tr.Publish(context.Background(), transport.Topic{Kind: transport.KindEvent, Name: "Charged"}, env); err != nil {
 				t.Errorf("memory publish: %v", err)
 				return
 			}

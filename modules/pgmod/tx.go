@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 // TxOption tunes one Tx.
@@ -81,7 +82,7 @@ func (db *DB) Tx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) er
 		return err
 	}
 	ob := &txOutbox{key: o.key}
-	if err := fn(cqrs.WithOutbox(ctx, ob), tx); err != nil {
+	if err := fn(transport.WithOutbox(ctx, ob), tx); err != nil {
 		return err
 	}
 	if err := db.commit(ctx, tx, ob); err != nil {
@@ -196,8 +197,8 @@ type outboxRows struct {
 	payloads [][]byte
 }
 
-// Add implements cqrs.Outbox.
-func (o *txOutbox) Add(_ context.Context, topic cqrs.Topic, env *cqrs.Envelope) error {
+// Add implements transport.Outbox.
+func (o *txOutbox) Add(_ context.Context, topic transport.Topic, env *transport.Envelope) error {
 	h := encodeHeaders(env)
 	r := &o.rows
 	r.kinds = append(r.kinds, int16(topic.Kind))

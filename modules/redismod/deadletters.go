@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 // Dead letters are entries of one stream, catga:{dlq}:records, with the
@@ -18,7 +19,7 @@ import (
 // catga:{replay:<service>}, which only that group reads, then deletes the
 // record.
 
-func (t *Transport) storeDeadLetter(dl *cqrs.DeadLetter) error {
+func (t *Transport) storeDeadLetter(dl *transport.DeadLetter) error {
 	data, err := json.Marshal(dl)
 	if err != nil {
 		return fmt.Errorf("redismod: encode dead letter: %w", err)
@@ -32,8 +33,8 @@ func (t *Transport) storeDeadLetter(dl *cqrs.DeadLetter) error {
 	return nil
 }
 
-func decodeDeadLetter(m redis.XMessage) (cqrs.DeadLetter, error) {
-	var dl cqrs.DeadLetter
+func decodeDeadLetter(m redis.XMessage) (transport.DeadLetter, error) {
+	var dl transport.DeadLetter
 	rec, _ := m.Values["record"].(string)
 	if err := json.Unmarshal([]byte(rec), &dl); err != nil {
 		return dl, err
@@ -42,9 +43,9 @@ func decodeDeadLetter(m redis.XMessage) (cqrs.DeadLetter, error) {
 	return dl, nil
 }
 
-// ListDeadLetters implements cqrs.DeadLetters.
-func (t *Transport) ListDeadLetters(ctx context.Context, service string, limit int) ([]cqrs.DeadLetter, error) {
-	out := []cqrs.DeadLetter{}
+// ListDeadLetters implements transport.DeadLetters.
+func (t *Transport) ListDeadLetters(ctx context.Context, service string, limit int) ([]transport.DeadLetter, error) {
+	out := []transport.DeadLetter{}
 	start := "-"
 	for {
 		msgs, err := t.rdb.XRangeN(ctx, t.k.deadLetters(), start, "+", 500).Result()
@@ -71,17 +72,17 @@ func (t *Transport) ListDeadLetters(ctx context.Context, service string, limit i
 	}
 }
 
-// GetDeadLetter implements cqrs.DeadLetters.
-func (t *Transport) GetDeadLetter(ctx context.Context, id string) (cqrs.DeadLetter, error) {
+// GetDeadLetter implements transport.DeadLetters.
+func (t *Transport) GetDeadLetter(ctx context.Context, id string) (transport.DeadLetter, error) {
 	if !validID(id) {
-		return cqrs.DeadLetter{}, cqrs.Errorf(cqrs.CodeNotFound, "redismod: no dead letter %q", id)
+		return transport.DeadLetter{}, cqrs.Errorf(cqrs.CodeNotFound, "redismod: no dead letter %q", id)
 	}
 	msgs, err := t.rdb.XRangeN(ctx, t.k.deadLetters(), id, id, 1).Result()
 	if err != nil {
-		return cqrs.DeadLetter{}, fmt.Errorf("redismod: dead letter %s: %w", id, scrub(err, t.cfg))
+		return transport.DeadLetter{}, fmt.Errorf("redismod: dead letter %s: %w", id, scrub(err, t.cfg))
 	}
 	if len(msgs) == 0 {
-		return cqrs.DeadLetter{}, cqrs.Errorf(cqrs.CodeNotFound, "redismod: no dead letter %q", id)
+		return transport.DeadLetter{}, cqrs.Errorf(cqrs.CodeNotFound, "redismod: no dead letter %q", id)
 	}
 	return decodeDeadLetter(msgs[0])
 }
@@ -100,7 +101,7 @@ func validID(id string) bool {
 	return ok && digits(ms) && digits(seq)
 }
 
-// ReplayDeadLetter implements cqrs.DeadLetters.
+// ReplayDeadLetter implements transport.DeadLetters.
 func (t *Transport) ReplayDeadLetter(ctx context.Context, id string) error {
 	dl, err := t.GetDeadLetter(ctx, id)
 	if err != nil {

@@ -52,7 +52,7 @@
 //
 // # Publishing
 //
-// Publish is one XADD; PublishBatch (cqrs.BatchPublisher, which the outbox
+// Publish is one XADD; PublishBatch (transport.BatchPublisher, which the outbox
 // relay uses) pipelines the XADDs of a batch, up to 256 a round trip, in
 // order. Each outcome means one thing:
 //

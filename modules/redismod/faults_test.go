@@ -12,6 +12,7 @@ import (
 
 	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 	"github.com/catga-go/catga/modules/redismod/redistest"
 )
 
@@ -20,7 +21,7 @@ type Tick struct {
 }
 
 // counter is a bus on tr whose Tick handler counts each N.
-func counter(t *testing.T, tr cqrs.Transport, service, instance string) (*sync.Mutex, map[int]int) {
+func counter(t *testing.T, tr transport.Transport, service, instance string) (*sync.Mutex, map[int]int) {
 	t.Helper()
 	var mu sync.Mutex
 	got := map[int]int{}
@@ -61,12 +62,12 @@ func waitAll(t *testing.T, mu *sync.Mutex, got map[int]int, want []int, within t
 	return lost, dups
 }
 
-func tickEnv(n int) *cqrs.Envelope {
-	return &cqrs.Envelope{ID: cqrs.NewID(), Name: "Tick", Kind: cqrs.KindEvent, ContentType: "application/json",
+func tickEnv(n int) *transport.Envelope {
+	return &transport.Envelope{ID: cqrs.NewID(), Name: "Tick", Kind: transport.KindEvent, ContentType: "application/json",
 		Time: time.Now(), Payload: fmt.Appendf(nil, `{"n":%d}`, n)}
 }
 
-var tickTopic = cqrs.Topic{Kind: cqrs.KindEvent, Name: "Tick"}
+var tickTopic = transport.Topic{Kind: transport.KindEvent, Name: "Tick"}
 
 // An instance reads entries and dies without acking: another instance of
 // the group claims them after REDIS_CLAIM_IDLE.
@@ -76,8 +77,8 @@ func TestConsumerCrash_PendingEntriesAreClaimed(t *testing.T) {
 	const count = 50
 	// The group exists before the events.
 	first := connect(t, cfg, "first")
-	sub, err := first.Subscribe(context.Background(), cqrs.Subscription{Group: "crashy", Instance: "dead",
-		Topics: []cqrs.TopicHandler{{Topic: tickTopic, Handler: cqrs.DeliveryHandlerFunc(func(context.Context, cqrs.Delivery) {})}}})
+	sub, err := first.Subscribe(context.Background(), transport.Subscription{Group: "crashy", Instance: "dead",
+		Topics: []transport.TopicHandler{{Topic: tickTopic, Handler: transport.DeliveryHandlerFunc(func(context.Context, transport.Delivery) {})}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/inbox"
 )
 
 // Inbox is the idempotency store on Redis, shared by every instance and
@@ -19,7 +19,7 @@ type Inbox struct {
 	k   keys
 }
 
-var _ cqrs.IdempotencyStore = (*Inbox)(nil)
+var _ inbox.Store = (*Inbox)(nil)
 
 // NewInbox returns an inbox on rdb under cfg's prefix.
 func NewInbox(rdb redis.UniversalClient, cfg Config) *Inbox {
@@ -38,22 +38,22 @@ var release = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == 'busy' then return redis.call('DEL', KEYS[1]) end
 return 0`)
 
-// Claim implements cqrs.IdempotencyStore.
-func (s *Inbox) Claim(ctx context.Context, key string, lease time.Duration) (cqrs.IdempotencyState, error) {
+// Claim implements inbox.Store.
+func (s *Inbox) Claim(ctx context.Context, key string, lease time.Duration) (inbox.State, error) {
 	n, err := claim.Run(ctx, s.rdb, []string{s.k.inbox(key)}, max(lease.Milliseconds(), 1)).Int()
 	if err != nil {
 		return 0, fmt.Errorf("redismod: inbox: %w", err)
 	}
 	switch n {
 	case 1:
-		return cqrs.StateNew, nil
+		return inbox.StateNew, nil
 	case 2:
-		return cqrs.StateDone, nil
+		return inbox.StateDone, nil
 	}
-	return cqrs.StateBusy, nil
+	return inbox.StateBusy, nil
 }
 
-// MarkDone implements cqrs.IdempotencyStore.
+// MarkDone implements inbox.Store.
 func (s *Inbox) MarkDone(ctx context.Context, key string, ttl time.Duration) error {
 	if err := s.rdb.Set(ctx, s.k.inbox(key), "done", ttl).Err(); err != nil {
 		return fmt.Errorf("redismod: inbox: %w", err)
@@ -61,7 +61,7 @@ func (s *Inbox) MarkDone(ctx context.Context, key string, ttl time.Duration) err
 	return nil
 }
 
-// Release implements cqrs.IdempotencyStore.
+// Release implements inbox.Store.
 func (s *Inbox) Release(ctx context.Context, key string) error {
 	if err := release.Run(ctx, s.rdb, []string{s.k.inbox(key)}).Err(); err != nil && err != redis.Nil {
 		return fmt.Errorf("redismod: inbox: %w", err)

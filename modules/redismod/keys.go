@@ -3,7 +3,7 @@ package redismod
 import (
 	"strings"
 
-	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 // keys builds every key redismod uses. With hash tags (the default) each
@@ -25,13 +25,15 @@ func (k keys) tagged(tag, rest string) string {
 }
 
 // stream is a topic's stream: catga:{events:OrderCreated}.
-func (k keys) stream(t cqrs.Topic) string { return k.tagged(t.Kind.Plural()+":"+t.Name, "") }
+func (k keys) stream(t transport.Topic) string { return k.tagged(t.Kind.Plural()+":"+t.Name, "") }
 
 // requests is a command's or query's request stream.
-func (k keys) requests(t cqrs.Topic) string { return k.tagged("rpc:"+t.Kind.Plural()+":"+t.Name, "") }
+func (k keys) requests(t transport.Topic) string {
+	return k.tagged("rpc:"+t.Kind.Plural()+":"+t.Name, "")
+}
 
 // servers is the set of instances serving a topic, scored by heartbeat.
-func (k keys) servers(t cqrs.Topic) string {
+func (k keys) servers(t transport.Topic) string {
 	return k.tagged("rpc:"+t.Kind.Plural()+":"+t.Name, "servers")
 }
 

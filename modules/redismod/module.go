@@ -10,7 +10,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/inbox"
 	"github.com/catga-go/catga/cqrs/outbox"
+	"github.com/catga-go/catga/cqrs/transport"
 	"github.com/catga-go/catga/internal/envconf"
 	"github.com/catga-go/catga/modules/health"
 )
@@ -24,7 +26,7 @@ import (
 // before the transport closes).
 var Module = fx.Module("redismod",
 	fx.Provide(LoadConfig, provideKeyPrefix, provideClient, provideInbox, provideTransport, provideOutbox),
-	cqrs.ProvideTransport("redis", func(t *Transport) cqrs.Transport { return t }),
+	cqrs.ProvideTransport("redis", func(t *Transport) transport.Transport { return t }),
 	health.Check("redis", func(t *Transport) health.Checker { return t }),
 )
 
@@ -76,7 +78,7 @@ func provideClient(p clientParams) (redis.UniversalClient, error) {
 	return rdb, nil
 }
 
-func provideInbox(rdb redis.UniversalClient, c Config) cqrs.IdempotencyStore { return NewInbox(rdb, c) }
+func provideInbox(rdb redis.UniversalClient, c Config) inbox.Store { return NewInbox(rdb, c) }
 
 // TransportParams are the transport's dependencies in fx.
 type TransportParams struct {

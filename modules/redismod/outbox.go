@@ -57,7 +57,7 @@ type OutboxConfig struct {
 // WithDefaults returns c with every zero field set to its default.
 func (c OutboxConfig) WithDefaults() OutboxConfig {
 	if c.InboxTTL == 0 {
-		c.InboxTTL = cqrs.DefaultIdempotencyTTL
+		c.InboxTTL = cqrs.Config{}.WithDefaults().IdempotencyTTL
 	}
 	if c.Attempts == 0 {
 		c.Attempts = DefaultOutboxAttempts

@@ -13,8 +13,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/cqrs/outbox"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 // OutboxStore is the relay's view of an Outbox's stream (outbox.Store).
@@ -158,17 +158,17 @@ func outboxRecord(m redis.XMessage) outbox.Record {
 	var errs []error
 	topic, _ := m.Values[outboxFieldTopic].(string)
 	kind, name, _ := strings.Cut(topic, ":")
-	k, err := cqrs.ParseKind(kind)
+	k, err := transport.ParseKind(kind)
 	if err != nil || name == "" {
 		errs = append(errs, fmt.Errorf("topic %q: want kind:name", topic))
 	}
-	rec.Topic = cqrs.Topic{Kind: k, Name: name}
+	rec.Topic = transport.Topic{Kind: k, Name: name}
 	env, err := envelopeOf(m.Values)
 	if err != nil {
 		errs = append(errs, err)
 	}
 	if env == nil {
-		env = &cqrs.Envelope{}
+		env = &transport.Envelope{}
 	}
 	rec.Envelope = env
 	if len(errs) > 0 {

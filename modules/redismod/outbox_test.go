@@ -18,9 +18,11 @@ import (
 	"github.com/catga-go/catga"
 	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/inbox"
 	"github.com/catga-go/catga/cqrs/memory"
 	"github.com/catga-go/catga/cqrs/outbox"
 	"github.com/catga-go/catga/cqrs/outbox/outboxtest"
+	"github.com/catga-go/catga/cqrs/transport"
 	"github.com/catga-go/catga/internal/faultproxy"
 	"github.com/catga-go/catga/modules/redismod"
 	"github.com/catga-go/catga/modules/redismod/redistest"
@@ -95,7 +97,7 @@ func obDeliveryBus(t *testing.T, o *redismod.Outbox, concurrency int, fn func(ct
 	tr := memory.New(memory.Options{})
 	t.Cleanup(func() { _ = tr.Close(context.Background()) })
 	b, err := cqrs.New(cqrs.Options{Service: "payment", Instance: "i1", Transport: tr, Concurrency: concurrency,
-		Delivery:   cqrs.DefaultDelivery(nil, cqrs.DeliveryConfig{Idempotency: &cqrs.MemoryInbox{}, Service: "payment", Retry: cqrs.RetryPolicy{Attempts: 1}}),
+		Delivery:   cqrs.DefaultDelivery(nil, cqrs.DeliveryConfig{Idempotency: &inbox.Memory{}, Service: "payment", Retry: cqrs.RetryPolicy{Attempts: 1}}),
 		Redelivery: cqrs.Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond, Multiplier: 2}},
 		cqrs.HandleEvent(cqrs.EventHandlerFunc[TxPlaced](func(ctx context.Context, e TxPlaced) error {
 			return o.Tx(ctx, func(ctx context.Context, pipe redis.Pipeliner) error { return fn(ctx, pipe, e) })
@@ -114,13 +116,13 @@ func obDeliveryBus(t *testing.T, o *redismod.Outbox, concurrency int, fn func(ct
 	return b, tr
 }
 
-var txPlacedTopic = cqrs.Topic{Kind: cqrs.KindEvent, Name: "TxPlaced"}
+var txPlacedTopic = transport.Topic{Kind: transport.KindEvent, Name: "TxPlaced"}
 
 // obDeliver publishes one TxPlaced envelope n times on tr: n deliveries of
 // one message.
-func obDeliver(t *testing.T, tr cqrs.Transport, n int) string {
+func obDeliver(t *testing.T, tr transport.Transport, n int) string {
 	t.Helper()
-	env := &cqrs.Envelope{ID: cqrs.NewID(), Name: "TxPlaced", Kind: cqrs.KindEvent, ContentType: "application/json", Payload: []byte(`{"OrderID":"o1"}`)}
+	env := &transport.Envelope{ID: cqrs.NewID(), Name: "TxPlaced", Kind: transport.KindEvent, ContentType: "application/json", Payload: []byte(`{"OrderID":"o1"}`)}
 	for range n {
 		if err := tr.Publish(context.Background(), txPlacedTopic, env); err != nil {
 			t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 // versionTTL is how long an ordering key's version outlives its last
@@ -150,7 +151,7 @@ func (o *Outbox) try(ctx context.Context, r *txRun) (txResult, error) {
 		}
 		pipe := tx.TxPipeline()
 		ob = &txOutbox{pipe: pipe, stream: o.k.stream(), direct: r.direct}
-		if err := r.fn(context.WithValue(cqrs.WithOutbox(ctx, ob), readerKey{}, tx), pipe); err != nil {
+		if err := r.fn(context.WithValue(transport.WithOutbox(ctx, ob), readerKey{}, tx), pipe); err != nil {
 			fnErr = err
 			return err
 		}
@@ -293,15 +294,15 @@ type txOutbox struct {
 	streams []string
 }
 
-var _ cqrs.Outbox = (*txOutbox)(nil)
+var _ transport.Outbox = (*txOutbox)(nil)
 
 // outboxFieldTopic is the field of an outbox entry that holds its topic,
 // "event:OrderPlaced", beside the transport's entry fields.
 const outboxFieldTopic = "topic"
 
-// Add implements cqrs.Outbox.
-func (b *txOutbox) Add(ctx context.Context, topic cqrs.Topic, env *cqrs.Envelope) error {
-	if topic.Kind != cqrs.KindEvent && topic.Kind != cqrs.KindCommand {
+// Add implements transport.Outbox.
+func (b *txOutbox) Add(ctx context.Context, topic transport.Topic, env *transport.Envelope) error {
+	if topic.Kind != transport.KindEvent && topic.Kind != transport.KindCommand {
 		return fmt.Errorf("redismod: outbox: a %s is not sent through an outbox: only events and commands are durable", topic.Kind)
 	}
 	if b.direct != nil {

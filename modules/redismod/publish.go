@@ -11,9 +11,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
-// Publish implements cqrs.Transport with XADD; it returns nil once Redis
+// Publish implements transport.Transport with XADD; it returns nil once Redis
 // has the entry (with AOF appendfsync always, once it is on disk). A
 // failure says what became of the message:
 //
@@ -50,7 +51,7 @@ import (
 // outcome. go-redis still replays an XADD it knows it did not write, and
 // its pool redials a refused connection (DialerRetries: by default 5
 // times, 100ms apart), which sends nothing. Retrying is the caller's.
-func (t *Transport) Publish(ctx context.Context, topic cqrs.Topic, env *cqrs.Envelope) error {
+func (t *Transport) Publish(ctx context.Context, topic transport.Topic, env *transport.Envelope) error {
 	key, err := t.streamOf(topic, env)
 	if err != nil {
 		return err
@@ -71,7 +72,7 @@ func (t *Transport) Publish(ctx context.Context, topic cqrs.Topic, env *cqrs.Env
 // round trip's cost small per message and keep its buffers small.
 const batchSize = 256
 
-// PublishBatch implements cqrs.BatchPublisher: the XADDs of msgs in
+// PublishBatch implements transport.BatchPublisher: the XADDs of msgs in
 // pipelines (not transactions) of up to 256, one round trip each, in
 // order; errs[i] (len(errs) == len(msgs)) gets the outcome of msgs[i] with
 // the meaning Publish gives it. A Redis error reply fails its message
@@ -83,7 +84,7 @@ const batchSize = 256
 // splits each round trip by node, in order, so each stream keeps the
 // batch's order; a node that fails stops the batch after that round trip,
 // the other nodes' messages in it stored.
-func (t *Transport) PublishBatch(ctx context.Context, msgs []cqrs.Outgoing, errs []error) {
+func (t *Transport) PublishBatch(ctx context.Context, msgs []transport.Outgoing, errs []error) {
 	if len(errs) != len(msgs) {
 		err := fmt.Errorf("redismod: PublishBatch: %d outcomes for %d messages, nothing sent", len(errs), len(msgs))
 		for i := range errs {
@@ -122,7 +123,7 @@ type pending struct {
 
 // publishRound sends msgs in one pipeline and writes their outcomes to
 // errs; it returns why the batch must stop, nil when it may go on.
-func (t *Transport) publishRound(ctx context.Context, pipe redis.Pipeliner, sent []pending, msgs []cqrs.Outgoing, errs []error) (halt error) {
+func (t *Transport) publishRound(ctx context.Context, pipe redis.Pipeliner, sent []pending, msgs []transport.Outgoing, errs []error) (halt error) {
 	for i, m := range msgs {
 		key, err := t.streamOf(m.Topic, m.Envelope)
 		if err != nil {
@@ -163,8 +164,8 @@ func (t *Transport) publishRound(ctx context.Context, pipe redis.Pipeliner, sent
 var errNoReply = errors.New("redismod: XADD: no reply")
 
 // streamOf is the stream msg goes to, or why it cannot be published.
-func (t *Transport) streamOf(topic cqrs.Topic, env *cqrs.Envelope) (string, error) {
-	if topic.Kind != cqrs.KindEvent && topic.Kind != cqrs.KindCommand {
+func (t *Transport) streamOf(topic transport.Topic, env *transport.Envelope) (string, error) {
+	if topic.Kind != transport.KindEvent && topic.Kind != transport.KindCommand {
 		return "", fmt.Errorf("redismod: publish of a %s: only events and commands are durable", topic.Kind)
 	}
 	if env == nil {
@@ -188,7 +189,7 @@ type xaddCmd struct{ *redis.StringCmd }
 // NoRetry tells go-redis not to send the command again.
 func (xaddCmd) NoRetry() bool { return true }
 
-func newXAdd(ctx context.Context, key string, env *cqrs.Envelope) xaddCmd {
+func newXAdd(ctx context.Context, key string, env *transport.Envelope) xaddCmd {
 	return xaddCmd{redis.NewStringCmd(ctx, "xadd", key, "*", fieldHeaders, headerBlock(env), fieldPayload, env.Payload)}
 }
 

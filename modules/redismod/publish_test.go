@@ -13,6 +13,7 @@ import (
 
 	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 	"github.com/catga-go/catga/internal/faultproxy"
 	"github.com/catga-go/catga/modules/redismod"
 	"github.com/catga-go/catga/modules/redismod/redistest"
@@ -156,12 +157,12 @@ func TestPublish_ConnectionCutAfterWriteIsOutcomeUnknown(t *testing.T) {
 	t.Log(r.err)
 }
 
-func ticks(topic cqrs.Topic, from, n int) []cqrs.Outgoing {
-	out := make([]cqrs.Outgoing, n)
+func ticks(topic transport.Topic, from, n int) []transport.Outgoing {
+	out := make([]transport.Outgoing, n)
 	for i := range out {
 		env := tickEnv(from + i)
 		env.Name = topic.Name
-		out[i] = cqrs.Outgoing{Topic: topic, Envelope: env}
+		out[i] = transport.Outgoing{Topic: topic, Envelope: env}
 	}
 	return out
 }
@@ -277,7 +278,7 @@ func TestPublishBatch_ErrorReplyFailsOnlyItsMessage(t *testing.T) {
 	srv := redistest.Start(t)
 	cfg := testConfig(srv.URL())
 	tr := connect(t, cfg, "pub")
-	broken := cqrs.Topic{Kind: cqrs.KindEvent, Name: "Broken"}
+	broken := transport.Topic{Kind: transport.KindEvent, Name: "Broken"}
 	if err := tr.Client().Set(context.Background(), cfg.Prefix+":{events:Broken}", "not a stream", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -316,10 +317,10 @@ func TestPublishBatch_ClusterKeepsOrderPerTopic(t *testing.T) {
 	}
 	ctx := context.Background()
 	const topics, per = 6, 200
-	var msgs []cqrs.Outgoing
+	var msgs []transport.Outgoing
 	for i := range per {
 		for k := range topics {
-			msgs = append(msgs, ticks(cqrs.Topic{Kind: cqrs.KindEvent, Name: fmt.Sprintf("Tick%d", k)}, i, 1)...)
+			msgs = append(msgs, ticks(transport.Topic{Kind: transport.KindEvent, Name: fmt.Sprintf("Tick%d", k)}, i, 1)...)
 		}
 	}
 	errs := make([]error, len(msgs))

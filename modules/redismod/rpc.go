@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 // Request/reply over Redis:
@@ -62,8 +63,8 @@ type wireReply struct {
 	Message     string    `json:"msg,omitempty"`
 }
 
-// Serve implements cqrs.Transport.
-func (t *Transport) Serve(ctx context.Context, sp cqrs.Service) (cqrs.Subscriber, error) {
+// Serve implements transport.Transport.
+func (t *Transport) Serve(ctx context.Context, sp transport.Responder) (transport.Closer, error) {
 	if t.isClosed() {
 		return nil, cqrs.ErrClosed
 	}
@@ -118,7 +119,7 @@ func (t *Transport) Serve(ctx context.Context, sp cqrs.Service) (cqrs.Subscriber
 }
 
 // answer handles one request entry and replies to it.
-func (s *subscription) answer(ctx context.Context, e entry, h cqrs.RequestHandler) {
+func (s *subscription) answer(ctx context.Context, e entry, h transport.RequestHandler) {
 	t := s.t
 	replyTo, _ := e.msg.Values[fieldReplyTo].(string)
 	dlMs, _ := strconv.ParseInt(fmt.Sprint(e.msg.Values[fieldDeadline]), 10, 64)
@@ -138,19 +139,19 @@ func (s *subscription) answer(ctx context.Context, e entry, h cqrs.RequestHandle
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	env, err := envelopeOf(e.msg.Values)
-	var rep *cqrs.Reply
+	var rep *transport.Reply
 	if err != nil {
-		rep = cqrs.ReplyError(cqrs.Errorf(cqrs.CodeInvalid, "redismod: bad request: %v", err))
+		rep = transport.Failed(string(cqrs.CodeInvalid), fmt.Sprintf("redismod: bad request: %v", err))
 	} else {
 		env.Attempt = e.attempt
 		rep = h.HandleRequest(ctx, env)
 	}
 	if rep == nil {
-		rep = cqrs.ReplyError(errors.New("redismod: handler gave no reply"))
+		rep = transport.Failed(string(cqrs.CodeInternal), "redismod: handler gave no reply")
 	}
 	w := wireReply{ID: env.ID, ContentType: rep.ContentType, Payload: rep.Payload}
 	if rep.Err != nil {
-		w.Code, w.Message, w.Payload = rep.Err.Code, rep.Err.Message, nil
+		w.Code, w.Message, w.Payload = cqrs.Code(rep.Err.Code), rep.Err.Message, nil
 	}
 	data, _ := json.Marshal(w)
 	sctx, scancel := settleCtx()
@@ -164,8 +165,8 @@ func (s *subscription) answer(ctx context.Context, e entry, h cqrs.RequestHandle
 	done()
 }
 
-// Request implements cqrs.Transport.
-func (t *Transport) Request(ctx context.Context, topic cqrs.Topic, env *cqrs.Envelope) (*cqrs.Reply, error) {
+// Request implements transport.Transport.
+func (t *Transport) Request(ctx context.Context, topic transport.Topic, env *transport.Envelope) (*transport.Reply, error) {
 	if t.isClosed() {
 		return nil, cqrs.ErrClosed
 	}
@@ -202,7 +203,7 @@ func (t *Transport) Request(ctx context.Context, topic cqrs.Topic, env *cqrs.Env
 // not ready (LOADING, ...); written with no reply back is
 // cqrs.ErrOutcomeUnknown, 504: a handler may run it; another error reply
 // is Redis refusing the script, as it is.
-func (t *Transport) requestFailed(topic cqrs.Topic, err error) error {
+func (t *Transport) requestFailed(topic transport.Topic, err error) error {
 	switch o := classify(err, false); {
 	case o == notSent, o == refused && notYet(err):
 		return fmt.Errorf("redismod: request %s: not sent: %w: %w", topic, cqrs.ErrUnavailable, scrub(err, t.cfg))
@@ -213,8 +214,8 @@ func (t *Transport) requestFailed(topic cqrs.Topic, err error) error {
 }
 
 // await registers a waiter for the reply to id and starts the reply reader.
-func (t *Transport) await(id string) chan *cqrs.Reply {
-	ch := make(chan *cqrs.Reply, 1)
+func (t *Transport) await(id string) chan *transport.Reply {
+	ch := make(chan *transport.Reply, 1)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.waiting[id] = ch
@@ -269,9 +270,9 @@ func (t *Transport) readReplies() {
 		if ch == nil {
 			continue // its request gave up: a late reply goes nowhere
 		}
-		rep := &cqrs.Reply{ContentType: w.ContentType, Payload: w.Payload}
+		rep := &transport.Reply{ContentType: w.ContentType, Payload: w.Payload}
 		if w.Code != "" {
-			rep = &cqrs.Reply{Err: &cqrs.Error{Code: w.Code, Message: w.Message}}
+			rep = &transport.Reply{Err: &transport.Failure{Code: string(w.Code), Message: w.Message}}
 		}
 		ch <- rep
 	}

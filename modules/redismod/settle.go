@@ -9,7 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
-	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 func settleCtx() (context.Context, context.CancelFunc) {
@@ -92,7 +92,7 @@ func (s *subscription) Nak(_ context.Context, e entry, delay time.Duration) erro
 // DeadLetter implements consumer.Broker: the record goes to the dead-letter
 // stream, then the entry is acked. If storing fails the entry stays pending
 // and comes back.
-func (s *subscription) DeadLetter(ctx context.Context, e entry, dl *cqrs.DeadLetter) error {
+func (s *subscription) DeadLetter(ctx context.Context, e entry, dl *transport.DeadLetter) error {
 	if err := s.t.storeDeadLetter(dl); err != nil {
 		_ = s.Nak(ctx, e, time.Second)
 		return err

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 	"github.com/catga-go/catga/internal/consumer"
 )
 
@@ -55,10 +56,10 @@ func (s *subscription) run() {
 	s.rt.Run(sources...)
 }
 
-// Subscribe implements cqrs.Transport: the group reads each topic's stream
+// Subscribe implements transport.Transport: the group reads each topic's stream
 // (created with the group if missing; events from "$", commands from "0")
 // as consumer Instance, and its replay stream.
-func (t *Transport) Subscribe(ctx context.Context, sp cqrs.Subscription) (cqrs.Subscriber, error) {
+func (t *Transport) Subscribe(ctx context.Context, sp transport.Subscription) (transport.Closer, error) {
 	if t.isClosed() {
 		return nil, cqrs.ErrClosed
 	}
@@ -68,11 +69,11 @@ func (t *Transport) Subscribe(ctx context.Context, sp cqrs.Subscription) (cqrs.S
 	s := t.newSubscription(sp.Group, sp.Instance, sp.Concurrency)
 	s.topics = consumer.Routes{}
 	for _, th := range sp.Topics {
-		if th.Topic.Kind != cqrs.KindEvent && th.Topic.Kind != cqrs.KindCommand {
+		if th.Topic.Kind != transport.KindEvent && th.Topic.Kind != transport.KindCommand {
 			return nil, fmt.Errorf("redismod: subscribe to %s: only events and commands are durable", th.Topic)
 		}
 		start := "$"
-		if th.Topic.Kind == cqrs.KindCommand {
+		if th.Topic.Kind == transport.KindCommand {
 			start = "0"
 		}
 		key := t.k.stream(th.Topic)
@@ -101,7 +102,7 @@ func (s *subscription) addSource(stream string, handle func(ctx context.Context,
 }
 
 // deliver runs one delivery of e to h.
-func (s *subscription) deliver(e entry, h cqrs.DeliveryHandler) {
+func (s *subscription) deliver(e entry, h transport.DeliveryHandler) {
 	env, err := envelopeOf(e.msg.Values)
 	env.Attempt = e.attempt
 	s.rt.Deliver(h, e, env, err)
@@ -110,7 +111,7 @@ func (s *subscription) deliver(e entry, h cqrs.DeliveryHandler) {
 // deliverReplay routes a replayed entry to its topic's handler.
 func (s *subscription) deliverReplay(_ context.Context, e entry) {
 	env, _ := envelopeOf(e.msg.Values)
-	s.deliver(e, s.rt.Replay(s.topics, cqrs.Topic{Kind: env.Kind, Name: env.Name}))
+	s.deliver(e, s.rt.Replay(s.topics, transport.Topic{Kind: env.Kind, Name: env.Name}))
 }
 
 func (s *subscription) logFailing(src consumer.Source, err error) {
@@ -125,7 +126,7 @@ func (s *subscription) healthy() error {
 	return nil
 }
 
-// Close implements cqrs.Subscriber: it stops reading, lets handlers in
+// Close implements transport.Closer: it stops reading, lets handlers in
 // flight finish until ctx ends, then cancels their contexts. Entries read
 // but not handled stay pending and are claimed again.
 func (s *subscription) Close(ctx context.Context) error {
@@ -140,15 +141,15 @@ func (s *subscription) Close(ctx context.Context) error {
 	return s.err
 }
 
-var _ cqrs.LagReporter = (*Transport)(nil)
+var _ transport.LagReporter = (*Transport)(nil)
 
-// Lag implements cqrs.LagReporter from XINFO GROUPS: the group's lag
+// Lag implements transport.LagReporter from XINFO GROUPS: the group's lag
 // (entries not delivered yet) and its pending entries (delivered, unacked).
-func (t *Transport) Lag(ctx context.Context) ([]cqrs.ConsumerLag, error) {
+func (t *Transport) Lag(ctx context.Context) ([]transport.ConsumerLag, error) {
 	t.mu.Lock()
 	subs := slices.Collect(maps.Keys(t.subs))
 	t.mu.Unlock()
-	var out []cqrs.ConsumerLag
+	var out []transport.ConsumerLag
 	for _, s := range subs {
 		for topic := range s.topics {
 			groups, err := t.rdb.XInfoGroups(ctx, t.k.stream(topic)).Result()
@@ -157,7 +158,7 @@ func (t *Transport) Lag(ctx context.Context) ([]cqrs.ConsumerLag, error) {
 			}
 			for _, g := range groups {
 				if g.Name == s.group {
-					out = append(out, cqrs.ConsumerLag{Group: s.group, Topic: topic, Pending: max(g.Lag, 0), Unacked: g.Pending})
+					out = append(out, transport.ConsumerLag{Group: s.group, Topic: topic, Pending: max(g.Lag, 0), Unacked: g.Pending})
 				}
 			}
 		}

@@ -17,7 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
-	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 // Transport is the Redis Streams transport.
@@ -37,14 +37,14 @@ type Transport struct {
 	subs    map[*subscription]struct{}
 	srvs    map[*subscription]struct{}
 	streams map[string]bool // stream keys this transport publishes to or reads
-	waiting map[string]chan *cqrs.Reply
+	waiting map[string]chan *transport.Reply
 	replyOn bool
 }
 
 var (
-	_ cqrs.Transport      = (*Transport)(nil)
-	_ cqrs.BatchPublisher = (*Transport)(nil)
-	_ cqrs.DeadLetters    = (*Transport)(nil)
+	_ transport.Transport      = (*Transport)(nil)
+	_ transport.BatchPublisher = (*Transport)(nil)
+	_ transport.DeadLetters    = (*Transport)(nil)
 )
 
 // New returns a transport for cfg on rdb (nil: a client of its own, made
@@ -75,7 +75,7 @@ func New(cfg Config, rdb redis.UniversalClient, name string, log *zap.Logger) (*
 		owner: strings.NewReplacer("/", ":", " ", "_").Replace(name) + ":" + hex.EncodeToString(rnd[:]),
 		stop:  make(chan struct{}),
 		subs:  map[*subscription]struct{}{}, srvs: map[*subscription]struct{}{}, streams: map[string]bool{},
-		waiting: map[string]chan *cqrs.Reply{},
+		waiting: map[string]chan *transport.Reply{},
 	}, nil
 }
 
@@ -180,13 +180,13 @@ const (
 // can tell (the kind is the stream's, JSON the default content type, a
 // correlation equal to the id implied). A newline in a value is replaced,
 // so a value cannot forge another header.
-func headerBlock(env *cqrs.Envelope) string {
+func headerBlock(env *transport.Envelope) string {
 	var b strings.Builder
 	b.Grow(256)
 	env.EachHeader(func(k, v string) {
 		switch {
-		case k == cqrs.HeaderContentType && v == defaultContentType,
-			k == cqrs.HeaderCorrelationID && v == env.ID:
+		case k == transport.HeaderContentType && v == defaultContentType,
+			k == transport.HeaderCorrelationID && v == env.ID:
 			return
 		}
 		b.WriteString(k)
@@ -200,7 +200,7 @@ func headerBlock(env *cqrs.Envelope) string {
 const defaultContentType = "application/json"
 
 // fields is an envelope as stream entry fields, with extra fields first.
-func fields(env *cqrs.Envelope, extra ...any) []any {
+func fields(env *transport.Envelope, extra ...any) []any {
 	out := make([]any, 0, 4+len(extra))
 	out = append(out, extra...)
 	return append(out, fieldHeaders, headerBlock(env), fieldPayload, env.Payload)
@@ -219,17 +219,17 @@ func header(block, key string) string {
 }
 
 // envelopeOf reads an envelope back from an entry's fields.
-func envelopeOf(values map[string]any) (*cqrs.Envelope, error) {
+func envelopeOf(values map[string]any) (*transport.Envelope, error) {
 	block, _ := values[fieldHeaders].(string)
 	payload, _ := values[fieldPayload].(string)
-	id := header(block, cqrs.HeaderID)
-	return cqrs.ParseHeaders(func(k string) string {
+	id := header(block, transport.HeaderID)
+	return transport.ParseHeaders(func(k string) string {
 		v := header(block, k)
 		if v == "" {
 			switch k {
-			case cqrs.HeaderContentType:
+			case transport.HeaderContentType:
 				return defaultContentType
-			case cqrs.HeaderCorrelationID:
+			case transport.HeaderCorrelationID:
 				return id
 			}
 		}

@@ -6,35 +6,36 @@ import (
 	"sync"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 // Recorder is a transport that records what is published, in order, and
 // can be told to fail. Only Publish works; the rest say so.
 type Recorder struct {
 	mu   sync.Mutex
-	got  []cqrs.Outgoing
-	fail func(cqrs.Outgoing) error // nil: store it
+	got  []transport.Outgoing
+	fail func(transport.Outgoing) error // nil: store it
 }
 
-var _ cqrs.Transport = (*Recorder)(nil)
+var _ transport.Transport = (*Recorder)(nil)
 
 // FailWith makes Publish call fn first: a nil result stores the message,
 // cqrs.ErrOutcomeUnknown stores it and returns the error (a lost ack),
 // anything else stores nothing.
-func (r *Recorder) FailWith(fn func(cqrs.Outgoing) error) {
+func (r *Recorder) FailWith(fn func(transport.Outgoing) error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.fail = fn
 }
 
-// Publish implements cqrs.Transport.
-func (r *Recorder) Publish(ctx context.Context, topic cqrs.Topic, env *cqrs.Envelope) error {
+// Publish implements transport.Transport.
+func (r *Recorder) Publish(ctx context.Context, topic transport.Topic, env *transport.Envelope) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	m := cqrs.Outgoing{Topic: topic, Envelope: env.Clone()}
+	m := transport.Outgoing{Topic: topic, Envelope: env.Clone()}
 	if r.fail != nil {
 		if err := r.fail(m); err != nil {
 			if errors.Is(err, cqrs.ErrOutcomeUnknown) {
@@ -48,25 +49,25 @@ func (r *Recorder) Publish(ctx context.Context, topic cqrs.Topic, env *cqrs.Enve
 }
 
 // Got returns what was stored, in order.
-func (r *Recorder) Got() []cqrs.Outgoing {
+func (r *Recorder) Got() []transport.Outgoing {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]cqrs.Outgoing(nil), r.got...)
+	return append([]transport.Outgoing(nil), r.got...)
 }
 
 var errOnlyPublish = errors.New("outboxtest: the recorder only publishes")
 
-// Subscribe implements cqrs.Transport; it fails.
-func (r *Recorder) Subscribe(context.Context, cqrs.Subscription) (cqrs.Subscriber, error) {
+// Subscribe implements transport.Transport; it fails.
+func (r *Recorder) Subscribe(context.Context, transport.Subscription) (transport.Closer, error) {
 	return nil, errOnlyPublish
 }
 
-// Request implements cqrs.Transport; it fails.
-func (r *Recorder) Request(context.Context, cqrs.Topic, *cqrs.Envelope) (*cqrs.Reply, error) {
+// Request implements transport.Transport; it fails.
+func (r *Recorder) Request(context.Context, transport.Topic, *transport.Envelope) (*transport.Reply, error) {
 	return nil, errOnlyPublish
 }
 
-// Serve implements cqrs.Transport; it fails.
-func (r *Recorder) Serve(context.Context, cqrs.Service) (cqrs.Subscriber, error) {
+// Serve implements transport.Transport; it fails.
+func (r *Recorder) Serve(context.Context, transport.Responder) (transport.Closer, error) {
 	return nil, errOnlyPublish
 }

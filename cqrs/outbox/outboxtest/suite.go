@@ -11,6 +11,7 @@ import (
 
 	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/cqrs/outbox"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 // Harness is one fresh outbox of the store under test.
@@ -20,7 +21,7 @@ type Harness struct {
 	// stands by).
 	Open func(t *testing.T) outbox.Store
 	// Tx runs fn in a transaction of the store, with fn's context carrying
-	// the store's outbox (cqrs.WithOutbox), and commits it; an error from
+	// the store's outbox (transport.WithOutbox), and commits it; an error from
 	// fn rolls it back and is returned. key, when not empty, is the
 	// transaction's ordering key.
 	Tx func(ctx context.Context, key string, fn func(ctx context.Context) error) error
@@ -119,7 +120,7 @@ func depth(t *testing.T, s outbox.Store) int64 {
 	return n
 }
 
-func decode(t *testing.T, m cqrs.Outgoing) Numbered {
+func decode(t *testing.T, m transport.Outgoing) Numbered {
 	t.Helper()
 	var n Numbered
 	if err := cqrs.JSON.Unmarshal(m.Envelope.Payload, &n); err != nil {
@@ -153,7 +154,7 @@ func testCommit(t *testing.T, h Harness) {
 	seen := map[string]bool{}
 	for i, m := range got {
 		n := decode(t, m)
-		if n.N != i || m.Topic != (cqrs.Topic{Kind: cqrs.KindEvent, Name: "Numbered"}) || m.Envelope.Source != "outboxtest" || m.Envelope.Name != "Numbered" {
+		if n.N != i || m.Topic != (transport.Topic{Kind: transport.KindEvent, Name: "Numbered"}) || m.Envelope.Source != "outboxtest" || m.Envelope.Name != "Numbered" {
 			t.Fatalf("published #%d: %+v %+v, want Numbered N=%d from outboxtest", i, m.Topic, n, i)
 		}
 		if m.Envelope.ID == "" || seen[m.Envelope.ID] {
@@ -268,7 +269,7 @@ func testTwoRelays(t *testing.T, h Harness) {
 func testRetry(t *testing.T, h Harness) {
 	store, rec, bus := h.Open(t), &Recorder{}, newBus(t)
 	var calls atomic.Int32
-	rec.FailWith(func(cqrs.Outgoing) error {
+	rec.FailWith(func(transport.Outgoing) error {
 		switch c := calls.Add(1); {
 		case c <= 3:
 			return fmt.Errorf("broker down: %w", cqrs.ErrUnavailable)
@@ -294,7 +295,7 @@ func testRetry(t *testing.T, h Harness) {
 
 func testBury(t *testing.T, h Harness) {
 	store, rec, bus := h.Open(t), &Recorder{}, newBus(t)
-	rec.FailWith(func(m cqrs.Outgoing) error {
+	rec.FailWith(func(m transport.Outgoing) error {
 		var n Numbered
 		_ = cqrs.JSON.Unmarshal(m.Envelope.Payload, &n)
 		if n.N == 1 {

@@ -1,4 +1,4 @@
-package cqrs
+package transport
 
 import (
 	"context"
@@ -12,7 +12,7 @@ type DeadLetter struct {
 	ID       string    `json:"id"`
 	Envelope Envelope  `json:"envelope"`
 	Error    string    `json:"error"`
-	Code     Code      `json:"code"`
+	Code     string    `json:"code"` // the error's cqrs.Code
 	Attempts int       `json:"attempts"`
 	Service  string    `json:"service"`
 	Instance string    `json:"instance"`
@@ -20,12 +20,12 @@ type DeadLetter struct {
 }
 
 // DeadLetters lists, inspects and replays dead letters. Every shipped
-// transport implements it; [Bus.DeadLetters] returns it.
+// transport implements it; cqrs.Bus.DeadLetters returns it.
 type DeadLetters interface {
 	// ListDeadLetters returns up to limit dead letters, oldest first, of service
 	// (all services when empty).
 	ListDeadLetters(ctx context.Context, service string, limit int) ([]DeadLetter, error)
-	// GetDeadLetter returns one dead letter, or an error with CodeNotFound.
+	// GetDeadLetter returns one dead letter, or an error with cqrs.CodeNotFound.
 	GetDeadLetter(ctx context.Context, id string) (DeadLetter, error)
 	// ReplayDeadLetter delivers the dead letter's envelope again, to its
 	// service's group only, and removes it from the list.

@@ -1,4 +1,4 @@
-package cqrs_test
+package transport_test
 
 import (
 	"bytes"
@@ -9,14 +9,15 @@ import (
 	"time"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
 )
 
 // headerNames are the headers ParseHeaders reads, in the order the fuzz
 // arguments of FuzzParseHeaders give their values.
 var headerNames = [...]string{
-	cqrs.HeaderID, cqrs.HeaderName, cqrs.HeaderKind, cqrs.HeaderCorrelationID, cqrs.HeaderCausationID,
-	cqrs.HeaderSource, cqrs.HeaderInstance, cqrs.HeaderContentType, cqrs.HeaderTraceParent,
-	cqrs.HeaderTraceState, cqrs.HeaderAttempt, cqrs.HeaderTime,
+	transport.HeaderID, transport.HeaderName, transport.HeaderKind, transport.HeaderCorrelationID, transport.HeaderCausationID,
+	transport.HeaderSource, transport.HeaderInstance, transport.HeaderContentType, transport.HeaderTraceParent,
+	transport.HeaderTraceState, transport.HeaderAttempt, transport.HeaderTime,
 }
 
 // wire is a set of headers as a transport carries them.
@@ -25,7 +26,7 @@ type wire map[string]string
 func (h wire) get(key string) string { return h[key] }
 
 // headersOf returns the headers EachHeader writes for e.
-func headersOf(t *testing.T, e *cqrs.Envelope) wire {
+func headersOf(t *testing.T, e *transport.Envelope) wire {
 	t.Helper()
 	h := wire{}
 	e.EachHeader(func(k, v string) {
@@ -39,7 +40,7 @@ func headersOf(t *testing.T, e *cqrs.Envelope) wire {
 
 // diffEnvelopes returns how got differs from want, or "" when they are the
 // same envelope: times are compared as instants, as the wire keeps no zone.
-func diffEnvelopes(got, want *cqrs.Envelope) string {
+func diffEnvelopes(got, want *transport.Envelope) string {
 	var d []string
 	str := func(field, g, w string) {
 		if g != w {
@@ -79,10 +80,10 @@ func quote(s string) string {
 // checkRoundTrip checks that e, an envelope ParseHeaders accepted, is one a
 // transport can carry: written with EachHeader and parsed again it is the
 // same envelope, and its wire form is stable.
-func checkRoundTrip(t *testing.T, e *cqrs.Envelope) {
+func checkRoundTrip(t *testing.T, e *transport.Envelope) {
 	t.Helper()
 	h := headersOf(t, e)
-	back, err := cqrs.ParseHeaders(h.get, e.Payload)
+	back, err := transport.ParseHeaders(h.get, e.Payload)
 	if err != nil {
 		t.Fatalf("ParseHeaders of its own EachHeader output %v: %v\n(envelope %+v)", h, err, *e)
 	}
@@ -125,7 +126,7 @@ func FuzzParseHeaders(f *testing.F) {
 		for i, v := range []string{id, name, kind, corr, cause, source, instance, ctype, traceParent, traceState, attempt, sentAt} {
 			h[headerNames[i]] = v
 		}
-		e, err := cqrs.ParseHeaders(h.get, payload)
+		e, err := transport.ParseHeaders(h.get, payload)
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "cqrs: bad envelope: ") {
 				t.Errorf("error: got %q, want it to start with %q", err, "cqrs: bad envelope: ")
@@ -135,9 +136,9 @@ func FuzzParseHeaders(f *testing.F) {
 		switch {
 		case e.ID == "":
 			t.Errorf("accepted %v with an empty ID", h)
-		case e.Name == "" || cqrs.ValidateName(e.Name) != nil:
+		case e.Name == "" || transport.ValidateName(e.Name) != nil:
 			t.Errorf("accepted %v with the bad name %q", h, e.Name)
-		case e.Kind != cqrs.KindCommand && e.Kind != cqrs.KindQuery && e.Kind != cqrs.KindEvent:
+		case e.Kind != transport.KindCommand && e.Kind != transport.KindQuery && e.Kind != transport.KindEvent:
 			t.Errorf("accepted %v with the kind %v", h, e.Kind)
 		case e.Attempt < 0:
 			t.Errorf("accepted %v with attempt %d", h, e.Attempt)
@@ -171,8 +172,8 @@ func FuzzEnvelopeRoundTrip(f *testing.F) {
 	add("ünï€ødé", "X", 3, "日本", "\x00", "", "", "", "", "", 0, 0, 0, 0, []byte("\xff"))
 
 	f.Fuzz(func(t *testing.T, id, name string, kind int, corr, cause, source, instance, ctype, traceParent, traceState string, attempt int, unix int64, nanos int64, offset int, payload []byte) {
-		in := &cqrs.Envelope{
-			ID: id, Name: name, Kind: cqrs.Kind(kind), CorrelationID: corr, CausationID: cause,
+		in := &transport.Envelope{
+			ID: id, Name: name, Kind: transport.Kind(kind), CorrelationID: corr, CausationID: cause,
 			Source: source, Instance: instance, ContentType: ctype, TraceParent: traceParent,
 			TraceState: traceState, Attempt: attempt, Payload: payload,
 		}
@@ -181,7 +182,7 @@ func FuzzEnvelopeRoundTrip(f *testing.F) {
 			in.Time = time.Unix(unix, nanos).In(time.FixedZone("", offset%(24*3600)))
 		}
 		h := headersOf(t, in)
-		out, err := cqrs.ParseHeaders(h.get, in.Payload)
+		out, err := transport.ParseHeaders(h.get, in.Payload)
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "cqrs: bad envelope: header ") {
 				t.Errorf("error: got %q, want it to name the bad header", err)

@@ -1,4 +1,4 @@
-package cqrs
+package transport
 
 import "fmt"
 

@@ -1,4 +1,4 @@
-package cqrs
+package transport
 
 import "context"
 
@@ -45,7 +45,7 @@ type Outgoing struct {
 // with a bounded window of pending acknowledgements instead of one round
 // trip each (NATS asynchronous publishes, a Redis pipeline). The messages
 // are sent in order; errs[i] (len(errs) == len(msgs)) receives the outcome
-// of msgs[i] with the meaning Publish gives it: nil stored, ErrOutcomeUnknown
+// of msgs[i] with the meaning Publish gives it: nil stored, cqrs.ErrOutcomeUnknown
 // perhaps stored, anything else not stored.
 type BatchPublisher interface {
 	PublishBatch(ctx context.Context, msgs []Outgoing, errs []error)

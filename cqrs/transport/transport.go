@@ -1,4 +1,4 @@
-package cqrs
+package transport
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 //
 //   - Publish stores an event or durable command; it returns once the broker
 //     has it (a JetStream publish ack, an XADD reply). Its error tells the
-//     truth: one wrapping ErrOutcomeUnknown means the message was handed
+//     truth: one wrapping cqrs.ErrOutcomeUnknown means the message was handed
 //     over and its acknowledgement lost (it may be stored); any other error
 //     means it was not stored and will never be sent later (no reconnect
 //     buffer may hold it).
@@ -22,10 +22,10 @@ import (
 //   - The bus settles each Delivery exactly once: Ack, Nak with a delay, or
 //     DeadLetter. Redelivery policy lives in the bus, not in transports.
 //   - Request and Serve carry Send and Ask: one instance of the owning group
-//     answers, no responder fails at once with ErrNoHandler, and the caller's
+//     answers, no responder fails at once with cqrs.ErrNoHandler, and the caller's
 //     context bounds the wait.
 //
-// Close of a Subscriber drains: it stops taking messages, lets the handlers
+// Close of what Subscribe or Serve returned drains: it stops taking messages, lets the handlers
 // that started finish and settle until its context ends, then cancels theirs.
 // Handler contexts come from WithDrain, and Close calls its drain first, so
 // a delivery that is only waiting (on another instance's idempotency claim)
@@ -33,9 +33,9 @@ import (
 // cqrstest.TestTransport is the contract in code.
 type Transport interface {
 	Publish(ctx context.Context, topic Topic, env *Envelope) error
-	Subscribe(ctx context.Context, s Subscription) (Subscriber, error)
+	Subscribe(ctx context.Context, s Subscription) (Closer, error)
 	Request(ctx context.Context, topic Topic, env *Envelope) (*Reply, error)
-	Serve(ctx context.Context, s Service) (Subscriber, error)
+	Serve(ctx context.Context, r Responder) (Closer, error)
 }
 
 // Subscription asks a transport to deliver some topics to one instance of a
@@ -54,9 +54,9 @@ type TopicHandler struct {
 	Handler DeliveryHandler
 }
 
-// Service asks a transport to answer requests for some topics as one
+// Responder asks a transport to answer requests for some topics as one
 // instance of the owning group.
-type Service struct {
+type Responder struct {
 	Group       string
 	Instance    string
 	Concurrency int
@@ -69,8 +69,9 @@ type Endpoint struct {
 	Handler RequestHandler
 }
 
-// Subscriber is a running subscription or service.
-type Subscriber interface {
+// Closer is a running subscription or responder: what Subscribe and Serve
+// return.
+type Closer interface {
 	// Close stops taking messages and waits for handlers in flight until ctx
 	// ends; then it cancels their contexts and returns ctx's error.
 	Close(ctx context.Context) error
@@ -134,11 +135,18 @@ type ConsumerLag struct {
 	Unacked int64 // delivered, not yet acknowledged
 }
 
-// Reply answers a request: a payload, or an error with its code.
+// Reply answers a request: a payload, or the failure of its handler.
 type Reply struct {
 	ContentType string
 	Payload     []byte
-	Err         *Error // only Code and Message cross the wire
+	Err         *Failure // nil when the request succeeded
+}
+
+// Failure is a handler's error as it crosses the wire: its code (a
+// cqrs.Code, such as "invalid" or "not_found") and its message.
+type Failure struct {
+	Code    string
+	Message string
 }
 
 // Reply header names, for transports that carry replies as headers.
@@ -147,7 +155,12 @@ const (
 	HeaderErrorMessage = "Catga-Error"
 )
 
-// ReplyError returns the reply for a failed request.
-func ReplyError(err error) *Reply {
-	return &Reply{Err: &Error{Code: CodeOf(err), Message: err.Error()}}
+// Failed returns the reply for a failed request.
+func Failed(code, message string) *Reply {
+	return &Reply{Err: &Failure{Code: code, Message: message}}
 }
+
+// DefaultConcurrency is how many handlers of one Subscription or Responder a
+// transport runs at once when it asks for 0; it is also the default of
+// cqrs.Config's CATGA_CONCURRENCY.
+const DefaultConcurrency = 32
