@@ -107,6 +107,26 @@ func events(o order) []string {
 	return out
 }
 
+// waitHistory waits until order id's history holds n entries: each event's
+// history entry is written by its own subscription, so the status can reach
+// "shipped" before the PaymentCompleted entry lands.
+func waitHistory(t *testing.T, base, id string, n int) order {
+	t.Helper()
+	var o order
+	catgatest.Poll(5*time.Second, func() bool {
+		o = order{}
+		code, _, b := do(t, http.MethodGet, base+"/orders/"+id, "")
+		if code != http.StatusOK {
+			return false
+		}
+		if err := json.Unmarshal(b, &o); err != nil {
+			t.Fatal(err)
+		}
+		return len(o.History) >= n
+	})
+	return o
+}
+
 func assertHistoryOnce(t *testing.T, o order, want ...string) {
 	t.Helper()
 	got := events(o)
@@ -154,7 +174,7 @@ func TestFlow_OrderReachesShipped(t *testing.T) {
 	if o.CustomerID != "c1" || o.TotalCents != 1000 || len(o.Items) != 1 || o.Items[0].SKU != "A" {
 		t.Fatalf("order %+v", o)
 	}
-	assertHistoryOnce(t, o, "OrderCreated", "StockReserved", "PaymentCompleted", "OrderShipped")
+	assertHistoryOnce(t, waitHistory(t, base, id, 4), "OrderCreated", "StockReserved", "PaymentCompleted", "OrderShipped")
 	if n := charges(t, base, id); n != 1 {
 		t.Fatalf("%d charges for a paid order, want 1", n)
 	}
@@ -187,7 +207,8 @@ func TestFlow_ManyOrdersEachChargedOnce(t *testing.T) {
 		ids = append(ids, createOrder(t, base, fmt.Sprintf(`{"customer_id":"c%d","items":[{"sku":"A","qty":1,"price_cents":%d}]}`, i, 100+i)))
 	}
 	for _, id := range ids {
-		assertHistoryOnce(t, waitStatus(t, base, id, "shipped"), "OrderCreated", "StockReserved", "PaymentCompleted", "OrderShipped")
+		waitStatus(t, base, id, "shipped")
+		assertHistoryOnce(t, waitHistory(t, base, id, 4), "OrderCreated", "StockReserved", "PaymentCompleted", "OrderShipped")
 		if n := charges(t, base, id); n != 1 {
 			t.Fatalf("order %s charged %d times, want 1", id, n)
 		}
