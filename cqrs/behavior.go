@@ -137,8 +137,8 @@ func Validation() Behavior {
 // RetryPolicy is in-process retrying with exponential backoff and jitter.
 type RetryPolicy struct {
 	Attempts int           // total runs; 1 or less: no retry
-	Initial  time.Duration // first wait; 0: defaultRetry's
-	Max      time.Duration // longest wait; 0: defaultRetry's
+	Initial  time.Duration // first wait; 0: 20ms (CATGA_RETRY_INITIAL)
+	Max      time.Duration // longest wait; 0: 1s (CATGA_RETRY_MAX)
 }
 
 // defaultRetry runs a failed handler up to 3 times (CATGA_RETRY_ATTEMPTS)
@@ -186,7 +186,7 @@ func Retry(p RetryPolicy) Behavior {
 
 // Idempotency skips a delivered message whose handler already succeeded:
 // an inbox keyed by (service, handler, message id) in store. A run claims
-// the key for as long as its context allows (defaultIdempotencyLease
+// the key for as long as its context allows (5 minutes
 // without a deadline); a second delivery of the same message that finds it
 // claimed waits, polling, until the first succeeds (then skips) or lets go
 // (then runs): it does not fail, so a message whose first run crashed is

@@ -80,7 +80,7 @@ type Options struct {
 
 	MaxDeliver  int     // deliveries before a dead letter; default 5
 	MaxPayload  int     // encoded bytes; default 1 MiB
-	Redelivery  Backoff // delay of a broker redelivery; default defaultRedelivery
+	Redelivery  Backoff // delay of a broker redelivery; default from 1s, doubling, up to 1m, ±20%
 	Concurrency int     // handlers in flight per subscription; default 32
 
 	Handlers []Registration
