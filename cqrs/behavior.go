@@ -52,8 +52,8 @@ func DefaultDelivery(log *slog.Logger, c DeliveryConfig, user ...Behavior) []Beh
 // Recover turns a panic in the handler (or in behaviors inside it) into an
 // error with CodeInternal that carries the value and the stack.
 func Recover() Behavior {
-	return func(next Handler) Handler {
-		return HandlerFunc(func(ctx context.Context, m Message) (err error) {
+	return func(next Step) Step {
+		return StepFunc(func(ctx context.Context, m Message) (err error) {
 			defer func() {
 				if v := recover(); v != nil {
 					p := &PanicError{Value: v, Stack: debug.Stack()}
@@ -72,8 +72,8 @@ func Logging(log *slog.Logger) Behavior {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return func(next Handler) Handler {
-		return HandlerFunc(func(ctx context.Context, m Message) error {
+	return func(next Step) Step {
+		return StepFunc(func(ctx context.Context, m Message) error {
 			if !log.Enabled(ctx, slog.LevelDebug) {
 				return next.Handle(ctx, m)
 			}
@@ -101,11 +101,11 @@ func Logging(log *slog.Logger) Behavior {
 // Timeout bounds the run with d; 0 or less leaves it unbounded. A handler
 // that overruns sees its context end and its error gets CodeTimeout.
 func Timeout(d time.Duration) Behavior {
-	return func(next Handler) Handler {
+	return func(next Step) Step {
 		if d <= 0 {
 			return next
 		}
-		return HandlerFunc(func(ctx context.Context, m Message) error {
+		return StepFunc(func(ctx context.Context, m Message) error {
 			ctx, cancel := context.WithTimeout(ctx, d)
 			defer cancel()
 			err := next.Handle(ctx, m)
@@ -120,8 +120,8 @@ func Timeout(d time.Duration) Behavior {
 // Validation calls the message's Validate method, when it has one, before
 // the handler; a failure has CodeInvalid and the handler does not run.
 func Validation() Behavior {
-	return func(next Handler) Handler {
-		return HandlerFunc(func(ctx context.Context, m Message) error {
+	return func(next Step) Step {
+		return StepFunc(func(ctx context.Context, m Message) error {
 			if err := m.validate(); err != nil {
 				var e *Error
 				if errors.As(err, &e) {
@@ -155,7 +155,7 @@ const retryJitter = 0.5
 // p.Attempts runs, waiting as a Backoff from p.Initial doubling up to p.Max,
 // ±50%. It returns the last error; a context that ends stops the retrying.
 func Retry(p RetryPolicy) Behavior {
-	return func(next Handler) Handler {
+	return func(next Step) Step {
 		if p.Attempts <= 1 {
 			return next
 		}
@@ -166,7 +166,7 @@ func Retry(p RetryPolicy) Behavior {
 		if wait.Max <= 0 {
 			wait.Max = defaultRetry.Max
 		}
-		return HandlerFunc(func(ctx context.Context, m Message) error {
+		return StepFunc(func(ctx context.Context, m Message) error {
 			for attempt := 1; ; attempt++ {
 				err := next.Handle(ctx, m)
 				if err == nil || attempt >= p.Attempts || IsPermanent(err) || errors.Is(err, transport.ErrDraining) || ctx.Err() != nil {
@@ -199,8 +199,8 @@ func Idempotency(store inbox.Store, service string, ttl time.Duration) Behavior 
 	if ttl <= 0 {
 		ttl = defaultIdempotencyTTL
 	}
-	return func(next Handler) Handler {
-		return HandlerFunc(func(ctx context.Context, m Message) error {
+	return func(next Step) Step {
+		return StepFunc(func(ctx context.Context, m Message) error {
 			if !m.Delivered() || m.routeMeta().ownInbox {
 				return next.Handle(ctx, m)
 			}

@@ -20,8 +20,8 @@ import (
 
 // record returns a behavior that appends name to log before and after.
 func record(mu *sync.Mutex, log *[]string, name string) cqrs.Behavior {
-	return func(next cqrs.Handler) cqrs.Handler {
-		return cqrs.HandlerFunc(func(ctx context.Context, m cqrs.Message) error {
+	return func(next cqrs.Step) cqrs.Step {
+		return cqrs.StepFunc(func(ctx context.Context, m cqrs.Message) error {
 			mu.Lock()
 			*log = append(*log, name+">")
 			mu.Unlock()

@@ -185,7 +185,7 @@ func (b *Bus) Register(regs ...Registration) error {
 // pipelines wraps a route's last step in the bus's behaviors. With no
 // dispatch behaviors the dispatch pipeline is nil: the handler is called
 // directly.
-func (b *Bus) pipelines(term Handler) (dispatch, deliver Handler) {
+func (b *Bus) pipelines(term Step) (dispatch, deliver Step) {
 	dispatchChain, deliveryChain := b.dispatch, b.delivery
 	if b.tel != nil { // telemetry is outermost: it sees the whole run
 		dispatchChain = append([]Behavior{b.telemetryBehavior}, dispatchChain...)

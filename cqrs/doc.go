@@ -58,7 +58,7 @@
 //
 // # Behaviors
 //
-// A Behavior wraps every dispatch (DefaultDispatch: logging, validation,
+// A Behavior wraps the next Step of the pipeline around every dispatch (DefaultDispatch: logging, validation,
 // recover) and delivery (DefaultDelivery: logging, timeout, validation,
 // idempotency, retry, recover) on the http-middleware model; Use adds
 // yours, or constructors of yours whose dependencies fx provides. A message with a Validate method is validated before its handler.
@@ -74,6 +74,13 @@
 // needs them anyway: there an unset variable takes its default while an
 // explicit CATGA_MAX_DELIVER=0 stays 0 and Validate refuses it. One Backoff
 // computes every wait of the bus, the broker's redelivery and Retry's.
+//
+// Options is the layer under Config, for a test or a hand-built pipeline:
+// a bus exactly as given, with its behaviors chosen by the caller (the
+// zero value is the mediator alone, with no behaviors). Config becomes
+// Options in one place; DeliveryConfig and RetryPolicy are only the
+// arguments of DefaultDelivery and Retry, the pieces Config's options are
+// built from.
 //
 // # Transports
 //

@@ -116,8 +116,8 @@ func ExampleBus_Publish() {
 
 // ExampleBehavior writes a behavior on the http-middleware model.
 func ExampleBehavior() {
-	timing := cqrs.Behavior(func(next cqrs.Handler) cqrs.Handler {
-		return cqrs.HandlerFunc(func(ctx context.Context, m cqrs.Message) error {
+	timing := cqrs.Behavior(func(next cqrs.Step) cqrs.Step {
+		return cqrs.StepFunc(func(ctx context.Context, m cqrs.Message) error {
 			start := time.Now()
 			err := next.Handle(ctx, m)
 			_ = time.Since(start) // record it

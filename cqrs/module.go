@@ -174,7 +174,7 @@ var behaviorSeq atomic.Uint64
 
 // Use adds behaviors inside the default ones, around every dispatch and
 // delivery, in the order given and of the Use calls. Each is a Behavior (or
-// a func(Handler) Handler), or a constructor of a Behavior whose parameters
+// a func(Step) Step), or a constructor of a Behavior whose parameters
 // fx provides, for a behavior that needs the app's logger or a store:
 //
 //	cqrs.Use(func(log *zap.Logger) cqrs.Behavior { return audit(log) })
@@ -187,7 +187,7 @@ func Use(behaviors ...any) fx.Option {
 		switch b := b.(type) {
 		case Behavior:
 			opts = append(opts, fx.Provide(fx.Annotate(func() behaviorSet { return set(b) }, inGroup)))
-		case func(Handler) Handler:
+		case func(Step) Step:
 			opts = append(opts, fx.Provide(fx.Annotate(func() behaviorSet { return set(b) }, inGroup)))
 		default:
 			if err := behaviorConstructor(b); err != nil {

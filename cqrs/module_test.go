@@ -133,15 +133,15 @@ func TestMethods_AndUseWithAConstructor(t *testing.T) {
 		cqrs.QueryMethod((*shop).Count),
 		cqrs.EventMethod((*shop).Placed),
 		cqrs.Use(
-			func(next cqrs.Handler) cqrs.Handler {
-				return cqrs.HandlerFunc(func(ctx context.Context, m cqrs.Message) error {
+			func(next cqrs.Step) cqrs.Step {
+				return cqrs.StepFunc(func(ctx context.Context, m cqrs.Message) error {
 					order = append(order, "value")
 					return next.Handle(ctx, m)
 				})
 			},
 			func(tr *trail) cqrs.Behavior {
-				return func(next cqrs.Handler) cqrs.Handler {
-					return cqrs.HandlerFunc(func(ctx context.Context, m cqrs.Message) error {
+				return func(next cqrs.Step) cqrs.Step {
+					return cqrs.StepFunc(func(ctx context.Context, m cqrs.Message) error {
 						order = append(order, "constructor")
 						tr.names = append(tr.names, m.HandlerName())
 						return next.Handle(ctx, m)

@@ -7,24 +7,24 @@ import (
 	"github.com/catga-go/catga/cqrs/transport"
 )
 
-// Handler is one step of the pipeline every dispatch and delivery runs
+// Step is one step of the pipeline every dispatch and delivery runs
 // through. The last step calls the typed handler.
-type Handler interface {
+type Step interface {
 	Handle(ctx context.Context, m Message) error
 }
 
-// HandlerFunc adapts a function to a Handler.
-type HandlerFunc func(ctx context.Context, m Message) error
+// StepFunc adapts a function to a Step.
+type StepFunc func(ctx context.Context, m Message) error
 
 // Handle calls f.
-func (f HandlerFunc) Handle(ctx context.Context, m Message) error { return f(ctx, m) }
+func (f StepFunc) Handle(ctx context.Context, m Message) error { return f(ctx, m) }
 
-// Behavior wraps a Handler, on the model of HTTP middleware. A behavior
+// Behavior wraps a Step, on the model of HTTP middleware. A behavior
 // passes on the Message it was given (it may not substitute its own).
-type Behavior func(next Handler) Handler
+type Behavior func(next Step) Step
 
 // chain wraps h in behaviors, the first outermost. No behaviors, no chain.
-func chain(h Handler, behaviors []Behavior) Handler {
+func chain(h Step, behaviors []Behavior) Step {
 	for i := len(behaviors) - 1; i >= 0; i-- {
 		h = behaviors[i](h)
 	}

@@ -187,7 +187,7 @@ func (g requestReg[C, R]) register(r *registry) error {
 		handler: g.h,
 		typ:     t,
 	}
-	rt.dispatch, rt.deliver = r.bus.pipelines(HandlerFunc(rt.terminal))
+	rt.dispatch, rt.deliver = r.bus.pipelines(StepFunc(rt.terminal))
 	r.add(key, rt)
 	return nil
 }
@@ -228,7 +228,7 @@ func (g eventReg[E]) register(r *registry) error {
 		meta: meta{topic: rt.t, handler: g.name, validates: validates, ownInbox: g.ownInbox, bus: r.bus, tel: r.bus.tel.forRoute(r.bus.service, rt.t)},
 		h:    g.h,
 	}
-	eh.dispatch, eh.deliver = r.bus.pipelines(HandlerFunc(eh.terminal))
+	eh.dispatch, eh.deliver = r.bus.pipelines(StepFunc(eh.terminal))
 	rt.handlers = append(rt.handlers, eh)
 	return nil
 }
@@ -238,8 +238,8 @@ type requestRoute[C, R any] struct {
 	meta     meta
 	handler  CommandHandler[C, R]
 	typ      reflect.Type
-	dispatch Handler // nil when there are no behaviors: the handler is called directly
-	deliver  Handler
+	dispatch Step // nil when there are no behaviors: the handler is called directly
+	deliver  Step
 }
 
 func (rt *requestRoute[C, R]) topic() transport.Topic { return rt.meta.topic }
@@ -290,7 +290,7 @@ func (rt *requestRoute[C, R]) serve(ctx context.Context, env *transport.Envelope
 	c.env, c.filled, c.delivered, c.answering = *env, true, true, true
 	h := rt.dispatch
 	if h == nil {
-		h = HandlerFunc(rt.terminal)
+		h = StepFunc(rt.terminal)
 	}
 	if err := h.Handle(c, c); err != nil {
 		return replyError(err)
@@ -335,8 +335,8 @@ type eventRoute[E any] struct {
 type eventHandler[E any] struct {
 	meta     meta
 	h        EventHandler[E]
-	dispatch Handler
-	deliver  Handler
+	dispatch Step
+	deliver  Step
 }
 
 func (rt *eventRoute[E]) topic() transport.Topic { return rt.t }

@@ -103,7 +103,7 @@ func newTelemetry(b *Bus, tp trace.TracerProvider, mp metric.MeterProvider) (*te
 	if t.handled, err = m.Int64Counter("catga.messages.handled", metric.WithDescription("Messages handled, by outcome"), metric.WithUnit("{message}")); err != nil {
 		return nil, err
 	}
-	if t.duration, err = m.Float64Histogram("catga.handler.duration", metric.WithDescription("Handler duration"), metric.WithUnit("s"),
+	if t.duration, err = m.Float64Histogram("catga.handler.duration", metric.WithDescription("Step duration"), metric.WithUnit("s"),
 		metric.WithExplicitBucketBoundaries(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)); err != nil {
 		return nil, err
 	}
@@ -205,9 +205,9 @@ func endSpan(span trace.Span, err error) {
 // outermost step of every pipeline when telemetry is on. A delivered
 // message gets a consumer (or, answering a request, a server) span whose
 // parent is the sender's, read from the envelope.
-func (b *Bus) telemetryBehavior(next Handler) Handler {
+func (b *Bus) telemetryBehavior(next Step) Step {
 	t := b.tel
-	return HandlerFunc(func(ctx context.Context, m Message) error {
+	return StepFunc(func(ctx context.Context, m Message) error {
 		mt := m.routeMeta()
 		rt := mt.tel
 		var span trace.Span
