@@ -65,8 +65,17 @@ func provideLogger(lc fx.Lifecycle, c Config) (*zap.Logger, error) {
 	return log, nil
 }
 
-func provideTelemetry(lc fx.Lifecycle, c Config) (*Telemetry, error) {
-	t, err := NewTelemetry(context.Background(), c)
+type telemetryParams struct {
+	fx.In
+
+	Lifecycle fx.Lifecycle
+	Config    Config
+	Exporters Exporters `optional:"true"` // otelexport.Module
+}
+
+func provideTelemetry(p telemetryParams) (*Telemetry, error) {
+	lc := p.Lifecycle
+	t, err := NewTelemetry(context.Background(), p.Config, p.Exporters)
 	if err != nil {
 		return nil, err
 	}

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"testing"
 
-	"go.opentelemetry.io/contrib/exporters/autoexport"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -33,18 +32,38 @@ func (r *spanRecorder) ExportSpans(_ context.Context, spans []sdktrace.ReadOnlyS
 
 func (r *spanRecorder) Shutdown(context.Context) error { return nil }
 
-var (
-	recorder     = &spanRecorder{}
-	registerOnce sync.Once
-)
+var recorder = &spanRecorder{}
+
+// toRecorder are exporters whose span exporter is the recorder.
+var toRecorder = app.Exporters{Spans: func(context.Context) (sdktrace.SpanExporter, error) { return recorder, nil }}
 
 func useRecorder(t *testing.T) {
 	t.Helper()
-	registerOnce.Do(func() {
-		autoexport.RegisterSpanExporter("catga-test", func(context.Context) (sdktrace.SpanExporter, error) { return recorder, nil })
-	})
 	t.Setenv("OTEL_TRACES_EXPORTER", "catga-test")
 	t.Cleanup(func() { otel.SetTracerProvider(tracenoop.NewTracerProvider()) })
+}
+
+// A variable that asks for an exporter the service does not link fails
+// the start, naming the module that links them; unset or none is fine.
+func TestTelemetry_ExporterNotLinkedNamesOtelexport(t *testing.T) {
+	for _, v := range []string{"OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER"} {
+		t.Run(v, func(t *testing.T) {
+			t.Setenv(v, "otlp")
+			_, err := app.NewTelemetry(context.Background(), app.Config{Service: "orders", Instance: "pod-1"}, app.Exporters{})
+			if err == nil || !strings.Contains(err.Error(), v+"=otlp") || !strings.Contains(err.Error(), "app/otelexport") {
+				t.Fatalf("err = %v, want one naming %s=otlp and app/otelexport", err, v)
+			}
+		})
+	}
+	t.Setenv("OTEL_TRACES_EXPORTER", "none")
+	tel, err := app.NewTelemetry(context.Background(), app.Config{Service: "orders", Instance: "pod-1"}, app.Exporters{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tel.Tracer != nil {
+		t.Error("OTEL_TRACES_EXPORTER=none gave a tracer")
+	}
+	_ = tel.Shutdown(context.Background())
 }
 
 // What leaves the process, spans and metrics, names the service
@@ -52,7 +71,7 @@ func useRecorder(t *testing.T) {
 // attributes.
 func TestTelemetry_ExportsServiceNameAndInstance(t *testing.T) {
 	useRecorder(t)
-	tel, err := app.NewTelemetry(context.Background(), app.Config{Service: "orders", Instance: "pod-1"})
+	tel, err := app.NewTelemetry(context.Background(), app.Config{Service: "orders", Instance: "pod-1"}, toRecorder)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +117,7 @@ func TestTelemetry_ExportsServiceNameAndInstance(t *testing.T) {
 func TestTelemetry_OTELServiceNameWins(t *testing.T) {
 	useRecorder(t)
 	t.Setenv("OTEL_SERVICE_NAME", "orders-api")
-	tel, err := app.NewTelemetry(context.Background(), app.Config{Service: "orders", Instance: "pod-1"})
+	tel, err := app.NewTelemetry(context.Background(), app.Config{Service: "orders", Instance: "pod-1"}, toRecorder)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,5 @@
 // Package scaffold renders a new Catga service from the templates embedded
-// in it: go.mod, cmd/<name>/main.go composing catga.Module, the chosen
+// in it: go.mod, cmd/<name>/main.go composing catga.Module, otelexport.Module, the chosen
 // transport's modules and the service's own, one command, query and event
 // with handlers and tests, a catga.dev.yaml, a Makefile, a Dockerfile and
 // .dockerignore, Kubernetes manifests (with the NATS and Redis the service

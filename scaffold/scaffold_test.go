@@ -58,7 +58,7 @@ func TestGenerate_EachTransportBuildsAndPasses(t *testing.T) {
 				}
 			}
 			main, _ := os.ReadFile(filepath.Join(dir, "cmd", name, "main.go"))
-			mod := map[string]string{"memory": "catga.Module, shopmemory.Module", "nats": "catga.Module, natsmod.Module, redismod.StoreModule, shopnats.Module", "redis": "catga.Module, redismod.Module, shopredis.Module"}[transport]
+			mod := map[string]string{"memory": "catga.Module, otelexport.Module, shopmemory.Module", "nats": "catga.Module, otelexport.Module, natsmod.Module, redismod.StoreModule, shopnats.Module", "redis": "catga.Module, otelexport.Module, redismod.Module, shopredis.Module"}[transport]
 			if !strings.Contains(string(main), mod) {
 				t.Errorf("main.go does not compose %s:\n%s", mod, main)
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/catga-go/catga"
 	"github.com/catga-go/catga/app"
+	"github.com/catga-go/catga/app/otelexport"
 	"github.com/catga-go/catga/modules/natsmod"
 	"github.com/catga-go/catga/modules/pgmod"
 	"github.com/catga-go/catga/modules/redismod"
@@ -45,10 +46,10 @@ func Transport() fx.Option {
 	}
 }
 
-// Run runs one service: catga.Module, the transport and the service's
-// modules; it exits 1 when the service fails.
+// Run runs one service: catga.Module, the transport, the OpenTelemetry
+// exporters and the service's modules; it exits 1 when the service fails.
 func Run(modules ...fx.Option) {
-	if err := app.Run(append([]fx.Option{catga.Module, Transport()}, modules...)...); err != nil {
+	if err := app.Run(append([]fx.Option{catga.Module, Transport(), otelexport.Module}, modules...)...); err != nil {
 		os.Exit(1)
 	}
 }

@@ -9,14 +9,16 @@ import (
 
 	"github.com/catga-go/catga"
 	"github.com/catga-go/catga/app"
+	"github.com/catga-go/catga/app/otelexport"
 	"github.com/catga-go/catga/examples/order-service/inventory"
 	"github.com/catga-go/catga/examples/order-service/orders"
 	"github.com/catga-go/catga/examples/order-service/payment"
 	"github.com/catga-go/catga/examples/order-service/shipping"
 )
 
-// Modules is the monolith: catga.Module and the four domain modules.
-var Modules = fx.Options(catga.Module, orders.Module, inventory.Module, payment.Module, shipping.Module)
+// Modules is the monolith: catga.Module, the OpenTelemetry exporters and
+// the four domain modules.
+var Modules = fx.Options(catga.Module, otelexport.Module, orders.Module, inventory.Module, payment.Module, shipping.Module)
 
 func main() {
 	if err := app.Run(Modules); err != nil {
