@@ -117,7 +117,18 @@ type Bus struct {
 	stopped bool
 	subs    []transport.Closer
 	sealed  atomic.Bool // set at Start: the routes are final, Register refuses
+	// phase is what Check reads, without mu: Start holds mu while it
+	// subscribes, which can take a while.
+	phase atomic.Int32
 }
+
+// The phases of a bus, for Check.
+const (
+	phaseNew int32 = iota
+	phaseStarting
+	phaseRunning
+	phaseStopped
+)
 
 // New builds a bus from o and the handlers registered in o.Handlers and regs.
 // It fails if two handlers claim one command or query, if two Go types claim
@@ -225,8 +236,15 @@ func (b *Bus) Start(ctx context.Context) error {
 	if b.running || b.transport == nil {
 		b.running = true
 		b.sealed.Store(true)
+		b.phase.Store(phaseRunning)
 		return nil
 	}
+	b.phase.Store(phaseStarting)
+	defer func() {
+		if !b.running { // Start failed: not started
+			b.phase.Store(phaseNew)
+		}
+	}()
 	topics, eps := b.reg.subscriptions()
 	if len(topics) > 0 {
 		s, err := b.transport.Subscribe(ctx, transport.Subscription{Group: b.service, Instance: b.instance, Concurrency: b.concurrency, Topics: topics})
@@ -247,6 +265,7 @@ func (b *Bus) Start(ctx context.Context) error {
 	}
 	b.running = true
 	b.sealed.Store(true)
+	b.phase.Store(phaseRunning)
 	return nil
 }
 
@@ -256,6 +275,7 @@ func (b *Bus) Stop(ctx context.Context) error {
 	b.mu.Lock()
 	b.running = false
 	b.stopped = true
+	b.phase.Store(phaseStopped)
 	b.sealed.Store(true)
 	subs := b.subs
 	b.subs = nil
@@ -277,13 +297,14 @@ func closeAll(ctx context.Context, subs []transport.Closer) error {
 
 // Check is a readiness check: it fails unless the bus is started and not
 // stopping.
+// It answers at once, also while Start subscribes.
 func (b *Bus) Check(context.Context) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	switch {
-	case b.stopped:
+	switch b.phase.Load() {
+	case phaseStopped:
 		return errors.New("cqrs: bus stopped")
-	case !b.running:
+	case phaseStarting:
+		return errors.New("cqrs: bus starting: subscribing")
+	case phaseNew:
 		return errors.New("cqrs: bus not started")
 	}
 	return nil

@@ -363,3 +363,56 @@ func waitFor(t *testing.T, ch <-chan struct{}) {
 		t.Fatal("timed out")
 	}
 }
+
+// slowSubscribe is a transport whose Subscribe waits until release closes,
+// as a broker does while it creates many consumers.
+type slowSubscribe struct {
+	transport.Transport
+	entered, release chan struct{}
+}
+
+func (s slowSubscribe) Subscribe(ctx context.Context, sub transport.Subscription) (transport.Closer, error) {
+	close(s.entered)
+	<-s.release
+	return s.Transport.Subscribe(ctx, sub)
+}
+
+// Seen: /ready blocked about 2 s while the service started, then said 503:
+// Check waited on the lock Start holds while it subscribes. Check answers
+// at once, not ready, while Start runs, and ready after.
+func TestCheck_AnswersWhileStartSubscribes(t *testing.T) {
+	mem := memory.New(memory.Options{})
+	tr := slowSubscribe{Transport: mem, entered: make(chan struct{}), release: make(chan struct{})}
+	bus, err := cqrs.New(cqrs.Options{Service: "svc", Instance: "i1", Transport: tr},
+		cqrs.HandleEvent(cqrs.EventHandlerFunc[OrderPlaced](func(context.Context, OrderPlaced) error { return nil })))
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan error, 1)
+	go func() { started <- bus.Start(context.Background()) }()
+	<-tr.entered
+	checked := make(chan error, 1)
+	go func() { checked <- bus.Check(context.Background()) }()
+	select {
+	case err := <-checked:
+		if err == nil {
+			t.Error("Check is ready while Start is still subscribing")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Check did not answer while Start was subscribing")
+	}
+	close(tr.release)
+	if err := <-started; err != nil {
+		t.Fatal(err)
+	}
+	if err := bus.Check(context.Background()); err != nil {
+		t.Errorf("Check after Start: %v", err)
+	}
+	if err := bus.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := bus.Check(context.Background()); err == nil {
+		t.Error("Check is ready after Stop")
+	}
+	_ = mem.Close(context.Background())
+}
