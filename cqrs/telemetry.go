@@ -129,7 +129,11 @@ func newTelemetry(b *Bus, tp trace.TracerProvider, mp metric.MeterProvider) (*te
 				return nil // a scrape during an outage shows no lag, not an error page
 			}
 			for _, l := range lags {
-				base := []attribute.KeyValue{attribute.String("group", l.Group), attribute.String("message", l.Topic.Name), attribute.String("kind", l.Topic.Kind.String())}
+				name := l.Topic.Name
+				if name == "" {
+					name = "*" // one consumer for every topic of the kind
+				}
+				base := []attribute.KeyValue{attribute.String("group", l.Group), attribute.String("message", name), attribute.String("kind", l.Topic.Kind.String())}
 				o.ObserveInt64(t.lag, l.Pending, metric.WithAttributes(append(base, attribute.String("state", "pending"))...))
 				o.ObserveInt64(t.lag, l.Unacked, metric.WithAttributes(append(base, attribute.String("state", "unacked"))...))
 			}

@@ -127,7 +127,9 @@ type LagReporter interface {
 	Lag(ctx context.Context) ([]ConsumerLag, error)
 }
 
-// ConsumerLag is one group's backlog on one topic.
+// ConsumerLag is one group's backlog on one topic, or on every topic of
+// one kind (a Topic without a Name) where the transport reads them through
+// one consumer (NATS on 2.10 and later).
 type ConsumerLag struct {
 	Group   string
 	Topic   Topic

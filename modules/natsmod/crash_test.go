@@ -61,7 +61,7 @@ func TestConsumerCrash_UnackedGoToAnotherInstance(t *testing.T) {
 		t.Fatal(err)
 	}
 	js, _ := jetstream.New(nc)
-	c, err := js.Consumer(context.Background(), cfg.StreamPrefix+"_EVENTS", "crashy_event_Tick")
+	c, err := js.Consumer(context.Background(), cfg.StreamPrefix+"_EVENTS", "crashy_events")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -79,8 +79,13 @@
 //
 // # Consuming
 //
-// Each group (CATGA_SERVICE) has one durable pull consumer per topic,
-// <group>_<kind>_<Name>, with explicit acks, NATS_ACK_WAIT and
+// Each group (CATGA_SERVICE) has one durable pull consumer per kind,
+// <group>_events and <group>_commands, whose filter is the subjects of the
+// group's topics of that kind, so a service's cost on the server does not
+// grow with its message types (on a server older than 2.10, without
+// multi-subject filters, one per topic, <group>_<kind>_<Name>; per-topic
+// consumers left by such a server or an earlier release are replaced
+// without loss; see layout.go for the trade-offs). Each has explicit acks, NATS_ACK_WAIT and
 // NATS_MAX_ACK_PENDING, fetched in batches of NATS_FETCH_BATCH (at most the
 // bus's concurrency) and handed to a bounded pool of handlers. Success is
 // acked (fire and forget: a lost ack is a redelivery the inbox absorbs),
@@ -126,10 +131,11 @@
 // token; TLS by CA, certificate and key files. Secrets are redacted from every
 // error and log line (URLs included) and from Config.String.
 //
-// Works with nats-server 2.9 and later: only features of 2.9 are used
-// (single-subject consumer filters, NakWithDelay, Term). The tests run on an
-// embedded server of the newest release (natstest); CATGA_TEST_NATS_URL
-// runs the conformance suite on another.
+// Works with nats-server 2.9 and later: on 2.10 and later the consumers
+// use multi-subject filters, the one feature beyond 2.9 (NakWithDelay,
+// Term). The tests run on an embedded server of the newest release
+// (natstest), the layout test also on the system's nats-server (Debian's
+// is 2.9); CATGA_TEST_NATS_URL runs the conformance suite on another.
 //
 // Libraries: github.com/nats-io/nats.go and its jetstream package;
 // github.com/nats-io/nats-server/v2 in natstest.

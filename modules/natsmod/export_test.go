@@ -25,3 +25,11 @@ func Conn(t *Transport) *nats.Conn {
 	defer t.mu.Unlock()
 	return t.nc
 }
+
+// UsePerTopicLayout gives t's subscriptions one consumer per topic, as on
+// a server older than 2.10, whatever server it connects to.
+func UsePerTopicLayout(t *Transport) { t.perTopic = true }
+
+// PerKindLayout reports whether t's subscriptions read through one
+// consumer per kind on the server t is connected to.
+func PerKindLayout(t *Transport) bool { return t.perKind(Conn(t)) }

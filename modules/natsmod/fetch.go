@@ -16,12 +16,16 @@ import (
 
 // fetcher is one durable consumer of a subscription: a consumer.Source.
 type fetcher struct {
-	sub    *subscription
-	stream string
-	cfg    jetstream.ConsumerConfig
-	batch  int
-	handle func(jetstream.Msg)
-	c      jetstream.Consumer // the fetch loop's own; nil until made, and after a failed pull
+	sub     *subscription
+	stream  string
+	topic   transport.Topic // the topic a per-topic consumer reads; a per-kind one's has no Name
+	perKind bool            // the consumer reads every topic of its kind (layout.go)
+	olds    []string        // a per-kind consumer's per-topic predecessors' names
+	replay  bool            // the group's replays
+	cfg     jetstream.ConsumerConfig
+	batch   int
+	handle  func(jetstream.Msg)
+	c       jetstream.Consumer // the fetch loop's own; made at Subscribe, made again after a failed pull
 }
 
 // Name implements consumer.Source: the consumer's durable name.
@@ -33,7 +37,7 @@ func (f *fetcher) Name() string { return f.cfg.Durable }
 func (f *fetcher) Fetch(ctx context.Context) error {
 	if f.c == nil {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		c, err := f.sub.consumer(cctx, f)
+		c, err := f.sub.remake(cctx, f)
 		cancel()
 		if err != nil {
 			return err
@@ -65,20 +69,49 @@ func (t *Transport) consumerConfig(name, subject string, deliver jetstream.Deliv
 	}
 }
 
-// consumer creates or updates f's consumer. A consumer that exists with a
-// setting that cannot change (its subject, its deliver policy) is an error
-// naming it; a work-queue subject consumed by another group too means two
-// services claim one command.
+// consumer creates or updates f's consumer, at Subscribe. A consumer that
+// exists with a setting that cannot change (its subject, its deliver
+// policy) is an error naming it; a work-queue subject consumed by another
+// group too means two services claim one command.
 func (s *subscription) consumer(ctx context.Context, f *fetcher) (jetstream.Consumer, error) {
-	c, err := s.js.CreateOrUpdateConsumer(ctx, f.stream, f.cfg)
+	var c jetstream.Consumer
+	var err error
+	if f.perKind {
+		c, err = s.kindConsumer(ctx, f, true)
+	} else {
+		c, err = s.js.CreateOrUpdateConsumer(ctx, f.stream, f.cfg)
+	}
+	return c, s.consumerError(f, err)
+}
+
+// remake makes f's consumer again after a failed pull: a per-topic one is
+// created or updated as at Subscribe; a per-kind one is bound as it is on
+// the server, or created if it is gone (see layout.go).
+func (s *subscription) remake(ctx context.Context, f *fetcher) (jetstream.Consumer, error) {
+	if !f.perKind {
+		return s.consumer(ctx, f)
+	}
+	c, err := s.kindConsumer(ctx, f, false)
+	return c, s.consumerError(f, err)
+}
+
+func (s *subscription) consumerError(f *fetcher, err error) error {
 	if err == nil {
-		return c, nil
+		return nil
 	}
-	if f.stream == s.t.cfg.commandsStream() && strings.Contains(err.Error(), "filtered consumer not unique") {
-		return nil, fmt.Errorf("natsmod: consumer %s on %s: another service already consumes %s; a command has one owning service: %w",
-			f.cfg.Durable, f.stream, f.cfg.FilterSubject, err)
+	if f.stream == s.t.cfg.commandsStream() && isWorkQueueConflict(err) {
+		return fmt.Errorf("natsmod: consumer %s on %s: another service already consumes one of %s; a command has one owning service: %w",
+			f.cfg.Durable, f.stream, f.subjects(), err)
 	}
-	return nil, fmt.Errorf("natsmod: consumer %s on %s (subject %s): %w", f.cfg.Durable, f.stream, f.cfg.FilterSubject, err)
+	return fmt.Errorf("natsmod: consumer %s on %s (subjects %s): %w", f.cfg.Durable, f.stream, f.subjects(), err)
+}
+
+// subjects is f's filter, for errors.
+func (f *fetcher) subjects() string {
+	if len(f.cfg.FilterSubjects) > 0 {
+		return strings.Join(f.cfg.FilterSubjects, ", ")
+	}
+	return f.cfg.FilterSubject
 }
 
 // pullExpiry bounds each pull request, and pullHeartbeat is its idle
@@ -147,20 +180,21 @@ func (t *Transport) Lag(ctx context.Context) ([]transport.ConsumerLag, error) {
 	return out, nil
 }
 
-// lag is the lag of each of s's topic consumers.
+// lag is the lag of each of s's consumers but the replays': one consumer
+// info request each. A per-kind consumer's lag is the group's over all its
+// topics of that kind (transport.ConsumerLag with a Topic without a Name).
 func (s *subscription) lag(ctx context.Context, js jetstream.JetStream) ([]transport.ConsumerLag, error) {
 	var out []transport.ConsumerLag
-	for topic := range s.byTop {
-		name := consumerName(s.group, topic)
-		c, err := js.Consumer(ctx, s.t.cfg.streamOf(topic.Kind), name)
-		if err != nil {
-			return nil, fmt.Errorf("natsmod: lag of %s: %w", name, err)
+	for _, f := range s.fetchers {
+		if f.replay {
+			continue
 		}
-		info, err := c.Info(ctx)
+		c, err := js.Consumer(ctx, f.stream, f.cfg.Durable)
 		if err != nil {
-			return nil, fmt.Errorf("natsmod: lag of %s: %w", name, err)
+			return nil, fmt.Errorf("natsmod: lag of %s: %w", f.cfg.Durable, err)
 		}
-		out = append(out, transport.ConsumerLag{Group: s.group, Topic: topic, Pending: int64(info.NumPending), Unacked: int64(info.NumAckPending)})
+		info := c.CachedInfo()
+		out = append(out, transport.ConsumerLag{Group: s.group, Topic: f.topic, Pending: int64(info.NumPending), Unacked: int64(info.NumAckPending)})
 	}
 	return out, nil
 }

@@ -181,7 +181,7 @@ func TestSIGTERM_InFlightFinishAndAck(t *testing.T) {
 	nc, _ := nats.Connect(srv.URL())
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
-	c, err := js.Consumer(context.Background(), cfg.StreamPrefix+"_EVENTS", "ticks_event_Tick")
+	c, err := js.Consumer(context.Background(), cfg.StreamPrefix+"_EVENTS", "ticks_events")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,16 +14,18 @@ import (
 	"github.com/catga-go/catga/internal/consumer"
 )
 
-// subscription is a running Subscribe: one durable pull consumer per topic
-// (and one for the group's replays), each a source of the shared consumer
-// runtime, which bounds the handlers in flight and extends their messages'
-// ack wait.
+// subscription is a running Subscribe: its durable pull consumers (one per
+// kind of message, or one per topic on a server older than 2.10; see
+// layout.go) and one for the group's replays, each a source of the shared
+// consumer runtime, which bounds the handlers in flight and extends their
+// messages' ack wait.
 type subscription struct {
-	t     *Transport
-	js    jetstream.JetStream
-	group string
-	byTop consumer.Routes
-	rt    *consumer.Runtime[job]
+	t        *Transport
+	js       jetstream.JetStream
+	group    string
+	byTop    consumer.Routes
+	fetchers []*fetcher
+	rt       *consumer.Runtime[job]
 }
 
 // job is one message for a worker, with the consumer it came from (which
@@ -33,14 +35,17 @@ type job struct {
 	f   *fetcher
 }
 
-// Subscribe implements transport.Transport. It creates (or updates) a durable
-// pull consumer per topic, named <group>_<kind>_<Name>: explicit ack, the
-// configured ack wait and max ack pending, no MaxDeliver of its own (the
-// bus counts attempts and dead-letters, so it must see every delivery).
-// Events start at the first message after the consumer is created;
-// commands from the first stored (they wait for their owner).
+// Subscribe implements transport.Transport. It creates (or updates) the
+// group's durable pull consumers: on nats-server 2.10 and later one per
+// kind, <group>_events and <group>_commands, filtering the subjects of all
+// the group's topics of that kind; on older servers one per topic,
+// <group>_<kind>_<Name>. Each has explicit ack, the configured ack wait and
+// max ack pending, no MaxDeliver of its own (the bus counts attempts and
+// dead-letters, so it must see every delivery). Events start at the first
+// message after the consumer is created; commands from the first stored
+// (they wait for their owner).
 func (t *Transport) Subscribe(ctx context.Context, s transport.Subscription) (transport.Closer, error) {
-	_, js, err := t.conn()
+	nc, js, err := t.conn()
 	if err != nil {
 		return nil, err
 	}
@@ -48,16 +53,18 @@ func (t *Transport) Subscribe(ctx context.Context, s transport.Subscription) (tr
 		return nil, fmt.Errorf("natsmod: subscription needs a group, an instance and topics (got %q, %q, %d)", s.Group, s.Instance, len(s.Topics))
 	}
 	sub := &subscription{t: t, js: js, group: s.Group, byTop: consumer.Routes{}}
-	fetchers, err := sub.fetchers(s.Topics)
+	fetchers, err := sub.layout(s.Topics, t.perKind(nc))
 	if err != nil {
 		return nil, err
 	}
-	// Create every consumer now, so a bad one fails Subscribe, not later.
+	// Create every consumer now, once, so a bad one fails Subscribe, not
+	// later; the fetch loops start with them.
 	for _, f := range fetchers {
 		if err := sub.create(ctx, f); err != nil {
 			return nil, err
 		}
 	}
+	sub.fetchers = fetchers
 	sub.rt = consumer.New(consumer.Options[job]{
 		Name: "natsmod", Group: s.Group, Concurrency: s.Concurrency, Lease: t.cfg.AckWait, Broker: sub,
 		Handle:  func(_ context.Context, j job) { j.f.handle(j.msg) },
@@ -75,33 +82,6 @@ func (t *Transport) Subscribe(ctx context.Context, s transport.Subscription) (tr
 	return sub, nil
 }
 
-// fetchers returns a fetcher per topic and one for the group's replays.
-func (s *subscription) fetchers(topics []transport.TopicHandler) ([]*fetcher, error) {
-	t := s.t
-	var out []*fetcher
-	for _, th := range topics {
-		if th.Topic.Kind != transport.KindEvent && th.Topic.Kind != transport.KindCommand {
-			return nil, fmt.Errorf("natsmod: subscribe to %s: only events and commands are durable", th.Topic)
-		}
-		s.byTop[th.Topic] = th.Handler
-		deliver := jetstream.DeliverNewPolicy
-		if th.Topic.Kind == transport.KindCommand {
-			deliver = jetstream.DeliverAllPolicy
-		}
-		h, kind := th.Handler, th.Topic.Kind
-		out = append(out, &fetcher{
-			sub: s, stream: t.cfg.streamOf(th.Topic.Kind),
-			cfg:    t.consumerConfig(consumerName(s.group, th.Topic), t.subject(th.Topic), deliver, s.group, th.Topic.String()),
-			handle: func(m jetstream.Msg) { s.handle(m, h, kind) },
-		})
-	}
-	return append(out, &fetcher{
-		sub: s, stream: t.cfg.dlqStream(),
-		cfg:    t.consumerConfig(s.group+"_replay", t.replaySubject(s.group, "", "")+">", jetstream.DeliverAllPolicy, s.group, "replays"),
-		handle: s.handleReplay,
-	}), nil
-}
-
 // create creates f's consumer at Subscribe; one the server cannot create
 // yet (disconnected, JetStream not ready) is asked for again until ctx
 // ends.
@@ -109,10 +89,11 @@ func (s *subscription) create(ctx context.Context, f *fetcher) error {
 	return s.t.retryStart(ctx, "consumer not created", func(ctx context.Context) error {
 		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
 		defer cancel()
-		_, err := s.consumer(actx, f)
+		c, err := s.consumer(actx, f)
 		if err != nil && !jetStreamNotReady(err) {
 			return backoff.Permanent(err)
 		}
+		f.c = c
 		return err
 	}, zap.String("consumer", f.cfg.Durable))
 }
