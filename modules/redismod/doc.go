@@ -35,16 +35,25 @@
 // lets a cluster place each stream, and keeps a stream's own keys with it.
 // Each service (CATGA_SERVICE) is a consumer group, created with the stream
 // when missing (events from "$", the new ones; commands from "0", which wait
-// for their owner); each instance (HOSTNAME) is a consumer. Readers call
-// XREADGROUP COUNT (REDIS_FETCH_BATCH, at most the bus's concurrency) with
-// BLOCK (REDIS_BLOCK) per stream, and acknowledge with XACK after success.
+// for their owner); each instance (HOSTNAME) is a consumer. A subscription
+// reads all its streams in one XREADGROUP COUNT (REDIS_FETCH_BATCH, at most
+// the bus's concurrency; per stream, so a round may take a batch from each
+// stream that has entries) with BLOCK (REDIS_BLOCK): one read in flight,
+// one goroutine and one blocked connection, whatever the number of its
+// message types (on a Redis Cluster, whose commands cannot span hash slots,
+// one read per stream). Success is acknowledged with XACK, pipelined.
 //
 // A failed delivery stays pending: a nak sets its idle time with XCLAIM
-// TIME so that XAUTOCLAIM, which every instance runs every
-// REDIS_CLAIM_INTERVAL for entries idle over REDIS_CLAIM_IDLE, takes it
-// again when the delay is over. The same XAUTOCLAIM takes over the entries
-// of a consumer that died or stalls; a handler that runs long has its
-// entries' idle time reset, so nobody takes them while it works. The
+// TIME so that an XCLAIM for entries idle over REDIS_CLAIM_IDLE takes it
+// again when the delay is over, and adds it to the group's due set
+// (<prefix>:{due:<service>}, a sorted set by due time), which every
+// instance reads every REDIS_CLAIM_INTERVAL: one ZRANGEBYSCORE, and an
+// XCLAIM only for streams with entries due. Every REDIS_CLAIM_IDLE/2 an
+// XAUTOCLAIM of each stream takes over the entries of a consumer that died
+// or stalls (idle over REDIS_CLAIM_IDLE): that sweep is the one idle cost
+// that grows with the number of streams, at the claim idle's pace. A
+// handler that runs long has its entries' idle time reset, so nobody takes
+// them while it works. The
 // attempt is the entry's delivery count (XPENDING), which drives the bus's
 // dead-lettering after CATGA_MAX_DELIVER. Dead letters go to
 // <prefix>:{dlq}:records; a replay to the service's own

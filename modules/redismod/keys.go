@@ -46,6 +46,10 @@ func (k keys) deadLetters() string { return k.tagged("dlq", "records") }
 // replay is a group's replay stream.
 func (k keys) replay(group string) string { return k.tagged("replay:"+group, "") }
 
+// due is a group's sorted set of naked entries ("<stream> <id>") by the
+// time their delay ends, in ms.
+func (k keys) due(group string) string { return k.tagged("due:"+group, "") }
+
 // inbox is an idempotency key.
 func (k keys) inbox(key string) string { return k.prefix + ":inbox:" + key }
 

@@ -3,6 +3,8 @@ package redismod
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,6 +31,68 @@ type entry struct {
 
 // Name implements consumer.Source: the stream.
 func (src *source) Name() string { return src.stream }
+
+// reader reads every stream of a subscription in one XREADGROUP, so a
+// subscription has one read in flight, one goroutine and one connection
+// blocked, whatever the number of its streams. XREADGROUP's COUNT is per
+// stream, so one round may take up to a batch from each stream that has
+// entries; those wait for a worker in order, pending in the group (their
+// idle time runs: more than REDIS_CLAIM_IDLE of waiting behind slow
+// handlers lets another consumer take them over, a duplicate the inbox
+// absorbs). A Redis Cluster cannot read keys of several hash slots in one
+// command, and each stream has its own slot, so there each stream is a
+// source of its own (see Fetch of source).
+type reader struct {
+	sub  *subscription
+	args []string // the streams, then as many ">"
+}
+
+func newReader(s *subscription) *reader {
+	args := make([]string, 0, 2*len(s.sources))
+	for _, src := range s.sources {
+		args = append(args, src.stream)
+	}
+	for range s.sources {
+		args = append(args, ">")
+	}
+	return &reader{sub: s, args: args}
+}
+
+// Name implements consumer.Source.
+func (r *reader) Name() string { return fmt.Sprintf("%d streams", len(r.args)/2) }
+
+// Fetch implements consumer.Source: one XREADGROUP of new entries of all
+// the streams, once there is room.
+func (r *reader) Fetch(ctx context.Context) error {
+	s := r.sub
+	free, ok := s.rt.WaitRoom()
+	if !ok {
+		return nil
+	}
+	res, err := s.t.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
+		Group: s.group, Consumer: s.consumer, Streams: r.args, Count: int64(min(s.batch, free)), Block: s.t.cfg.Block,
+	}).Result()
+	if errors.Is(err, redis.Nil) || ctx.Err() != nil {
+		return nil
+	}
+	if err != nil {
+		if strings.HasPrefix(err.Error(), "NOGROUP") {
+			// A stream or the group vanished: make each again from "0"
+			// (BUSYGROUP where it still exists is ignored).
+			for _, src := range s.sources {
+				_ = s.t.ensureGroup(ctx, src.stream, s.group, "0")
+			}
+		}
+		return err
+	}
+	for _, str := range res {
+		src := s.byStream[str.Stream]
+		for _, m := range str.Messages {
+			s.rt.Start(entry{src: src, msg: m, attempt: 1})
+		}
+	}
+	return nil
+}
 
 // Fetch implements consumer.Source: one XREADGROUP of new entries, once
 // there is room, for as many as there is room for (up to a batch).
@@ -63,10 +127,13 @@ func (src *source) Fetch(ctx context.Context) error {
 	return nil
 }
 
-// claim takes over, every REDIS_CLAIM_INTERVAL, the group's entries idle
-// longer than REDIS_CLAIM_IDLE: those of a consumer that died or stalls,
-// and naks whose delay is over (a nak sets the entry's idle time so).
-func (s *subscription) claim(ctx context.Context) {
+// sweep takes over, every REDIS_CLAIM_IDLE/2, the group's entries idle
+// longer than REDIS_CLAIM_IDLE on each stream: those of a consumer that
+// died or stalls (and naks the due set lost). It is the only read that
+// visits every stream, so it runs at the pace of the claim idle, not of
+// REDIS_CLAIM_INTERVAL: an idle service's commands do not grow with its
+// types at the claim interval's rate.
+func (s *subscription) sweep(ctx context.Context) {
 	for _, src := range s.sources {
 		room := s.rt.Room()
 		if room <= 0 {
@@ -91,6 +158,49 @@ func (s *subscription) claim(ctx context.Context) {
 		}
 	}
 }
+
+// claimDue takes, every REDIS_CLAIM_INTERVAL, the group's naked entries
+// whose delay is over, from the group's due set (one ZRANGEBYSCORE, then an
+// XCLAIM per stream that has some): a nak's redelivery comes within the
+// claim interval of its delay whatever the number of streams. XCLAIM's
+// minimum idle time makes one instance of the group win each entry; the
+// members read are removed, claimed or not (an entry acked meanwhile, or
+// taken by another instance).
+func (s *subscription) claimDue(ctx context.Context) {
+	room := s.rt.Room()
+	if room <= 0 {
+		return
+	}
+	due := s.t.k.due(s.group)
+	members, err := s.t.rdb.ZRangeByScore(ctx, due, &redis.ZRangeBy{Min: "-inf", Max: strconv.FormatInt(time.Now().UnixMilli(), 10), Count: int64(min(room, s.batch))}).Result()
+	if err != nil || len(members) == 0 {
+		return
+	}
+	ids := map[string][]string{}
+	for _, m := range members {
+		stream, id, ok := strings.Cut(m, " ")
+		if ok && s.byStream[stream] != nil {
+			ids[stream] = append(ids[stream], id)
+		}
+	}
+	for stream, list := range ids {
+		msgs, err := s.t.rdb.XClaim(ctx, &redis.XClaimArgs{Stream: stream, Group: s.group, Consumer: s.consumer, MinIdle: s.t.cfg.ClaimIdle, Messages: list}).Result()
+		if err != nil {
+			continue // left to the sweep
+		}
+		for _, m := range msgs {
+			s.rt.Start(entry{src: s.byStream[stream], msg: m, attempt: s.deliveries(stream, m.ID)})
+		}
+	}
+	args := make([]any, len(members))
+	for i, m := range members {
+		args[i] = m
+	}
+	_ = s.t.rdb.ZRem(ctx, due, args...).Err()
+}
+
+// dueMember is an entry's member of its group's due set.
+func dueMember(stream, id string) string { return stream + " " + id }
 
 // deliveries is how often the group has been given entry id.
 func (s *subscription) deliveries(stream, id string) int {

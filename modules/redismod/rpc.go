@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -83,11 +84,33 @@ func (t *Transport) Serve(ctx context.Context, sp transport.Responder) (transpor
 		s.addSource(key, func(ctx context.Context, e entry) { s.answer(ctx, e, h) })
 		beats = append(beats, t.k.servers(ep.Topic))
 	}
-	beat := func(ctx context.Context) error {
+	// One pipeline of the endpoints' heartbeats: a round trip a beat, not
+	// one per endpoint. EVALSHA, with the script loaded at Serve.
+	if err := heartbeat.Load(ctx, t.rdb).Err(); err != nil {
+		return nil, fmt.Errorf("redismod: load the heartbeat script: %w", scrub(err, t.cfg))
+	}
+	beatOnce := func(ctx context.Context) ([]redis.Cmder, error) {
+		pipe := t.rdb.Pipeline()
 		for _, key := range beats {
-			if err := heartbeat.Run(ctx, t.rdb, []string{key}, member, heartbeatTTL.Milliseconds()).Err(); err != nil {
-				return fmt.Errorf("redismod: heartbeat %s: %w", key, scrub(err, t.cfg))
+			heartbeat.EvalSha(ctx, pipe, []string{key}, member, heartbeatTTL.Milliseconds())
+		}
+		return pipe.Exec(ctx)
+	}
+	beat := func(ctx context.Context) error {
+		cmds, err := beatOnce(ctx)
+		if err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
+			// A server restarted without the script: load it, beat again.
+			if err = heartbeat.Load(ctx, t.rdb).Err(); err == nil {
+				cmds, err = beatOnce(ctx)
 			}
+		}
+		for _, c := range cmds {
+			if c.Err() != nil {
+				return fmt.Errorf("redismod: heartbeat %v: %w", c.Args()[3], scrub(c.Err(), t.cfg))
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("redismod: heartbeat: %w", scrub(err, t.cfg))
 		}
 		return nil
 	}

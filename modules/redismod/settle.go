@@ -77,13 +77,18 @@ func (s *subscription) flushAcks(acks, dels map[string][]string) {
 }
 
 // Nak implements consumer.Broker: the entry stays pending, its idle time
-// set so that XAUTOCLAIM (of any instance) takes it again after delay.
+// set so that an XCLAIM with REDIS_CLAIM_IDLE (of any instance) takes it
+// again after delay, and it joins the group's due set at that time, where
+// every instance's claimDue looks (one pipeline, one round trip).
 func (s *subscription) Nak(_ context.Context, e entry, delay time.Duration) error {
 	ctx, cancel := settleCtx()
 	defer cancel()
-	due := time.Now().Add(delay - s.t.cfg.ClaimIdle)
-	err := s.t.rdb.Do(ctx, "XCLAIM", e.src.stream, s.group, s.consumer, 0, e.msg.ID, "TIME", msTime(due), "JUSTID").Err()
-	if err != nil {
+	now := time.Now()
+	idleFrom := now.Add(delay - s.t.cfg.ClaimIdle)
+	pipe := s.t.rdb.Pipeline()
+	pipe.Do(ctx, "XCLAIM", e.src.stream, s.group, s.consumer, 0, e.msg.ID, "TIME", msTime(idleFrom), "JUSTID")
+	pipe.ZAdd(ctx, s.t.k.due(s.group), redis.Z{Score: float64(now.Add(delay).UnixMilli()), Member: dueMember(e.src.stream, e.msg.ID)})
+	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("redismod: nak %s: %w", e.src.stream, err)
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/catga-go/catga/cqrs"
@@ -29,6 +30,7 @@ type subscription struct {
 	onClose  []func()
 	once     sync.Once
 	err      error
+	byStream map[string]*source
 	topics   consumer.Routes // of a Subscribe, for Lag
 }
 
@@ -44,11 +46,17 @@ func (t *Transport) newSubscription(group, consumerName string, concurrency int)
 	return s
 }
 
-// run starts the acker, the claimer, and the runtime's workers and readers.
+// run starts the acker, the claimers, and the runtime's workers and
+// reader: one for all the streams, or one per stream on a Redis Cluster.
 func (s *subscription) run() {
 	s.ackWG.Add(1)
 	go s.acker()
-	s.rt.Tick(s.t.cfg.ClaimInterval, s.claim)
+	s.rt.Tick(s.t.cfg.ClaimInterval, s.claimDue)
+	s.rt.Tick(max(s.t.cfg.ClaimIdle/2, s.t.cfg.ClaimInterval), s.sweep)
+	if _, cluster := s.t.rdb.(*redis.ClusterClient); !cluster {
+		s.rt.Run(newReader(s))
+		return
+	}
 	sources := make([]consumer.Source, len(s.sources))
 	for i, src := range s.sources {
 		sources[i] = src
@@ -98,7 +106,12 @@ func (t *Transport) Subscribe(ctx context.Context, sp transport.Subscription) (t
 }
 
 func (s *subscription) addSource(stream string, handle func(ctx context.Context, e entry)) {
-	s.sources = append(s.sources, &source{sub: s, stream: stream, handle: handle})
+	src := &source{sub: s, stream: stream, handle: handle}
+	s.sources = append(s.sources, src)
+	if s.byStream == nil {
+		s.byStream = map[string]*source{}
+	}
+	s.byStream[stream] = src
 }
 
 // deliver runs one delivery of e to h.

@@ -200,3 +200,6 @@ func (c *Cluster) Addrs() string {
 	}
 	return strings.Join(out, ",")
 }
+
+// PID is the redis-server's process id, for measuring its CPU and memory.
+func (s *Server) PID() int { return s.cmd.Process.Pid }
