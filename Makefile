@@ -6,7 +6,7 @@ BENCHTIME ?= 1s
 COUNT     ?= 1
 TAG       ?= dev
 
-.PHONY: run test test-race lint build bench bench-quick bench-micro tidy deps image deploy-validate
+.PHONY: run test test-race lint build bench bench-quick bench-scale bench-micro tidy deps image deploy-validate
 
 ## run: the example monolith on :8080 (HTTP_ADDR overrides)
 # Built, then run by a shell that outlives it: Ctrl-C (a clean stop, exit
@@ -63,6 +63,12 @@ bench: deps
 bench-quick: deps
 	cd bench && $(GO) test -run '^$$' -bench . -benchmem -count 1 -benchtime 20000x -timeout 10m | tee results-quick.txt
 	cd bench && $(GO) run ./cmd/ratios < results-quick.txt
+
+## bench-scale: 10 services x 2 instances x 200 event types on one
+## nats-server and one redis-server, watched idle for CATGA_SCALE_IDLE
+## (60s): consumers, start time, idle CPU, idle messages, memory
+bench-scale: deps
+	cd bench && $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./scale/ | tee results-scale.txt
 
 ## bench-micro: the package benchmarks of cqrs, natsmod and redismod
 bench-micro:

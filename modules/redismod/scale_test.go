@@ -105,4 +105,3 @@ func TestSubscribe_CostDoesNotGrowWithTypes(t *testing.T) {
 		return a && b
 	})
 }
-
