@@ -40,9 +40,66 @@ type queueKey struct {
 	group string
 }
 
+// queue is a group's FIFO of one topic, shared by the group's instances.
+// It grows as messages wait, up to its limit, rather than holding a buffer
+// of the limit's size from the start (a channel of 65,536 items is 512 KiB
+// per topic and group, waiting or not).
 type queue struct {
-	key queueKey
-	ch  chan *item
+	key   queueKey
+	limit int
+	mu    sync.Mutex
+	items []*item
+	head  int           // items[head:] wait
+	ready chan struct{} // a token when items wait: a fetcher wakes
+	room  chan struct{} // a token when one was taken: a full enqueue retries
+}
+
+func newQueue(k queueKey, limit int) *queue {
+	return &queue{key: k, limit: limit, ready: make(chan struct{}, 1), room: make(chan struct{}, 1)}
+}
+
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// push adds it unless the queue is full.
+func (q *queue) push(it *item) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.items)-q.head >= q.limit {
+		return false
+	}
+	q.items = append(q.items, it)
+	signal(q.ready)
+	return true
+}
+
+// pop takes the oldest item, if any.
+func (q *queue) pop() (*item, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.head == len(q.items) {
+		return nil, false
+	}
+	it := q.items[q.head]
+	q.items[q.head] = nil
+	q.head++
+	switch {
+	case q.head == len(q.items): // empty: start over, keeping the array
+		q.items, q.head = q.items[:0], 0
+	case q.head >= 1024 && q.head >= len(q.items)/2: // mostly taken: move the rest down
+		n := copy(q.items, q.items[q.head:])
+		clear(q.items[n:])
+		q.items, q.head = q.items[:n], 0
+	}
+	if q.head < len(q.items) {
+		signal(q.ready) // more wait: wake another fetcher too
+	}
+	signal(q.room)
+	return it, true
 }
 
 type item struct {
@@ -93,7 +150,7 @@ func (b *Broker) queueFor(k queueKey) *queue {
 	defer b.mu.Unlock()
 	q, ok := b.queues[k]
 	if !ok {
-		q = &queue{key: k, ch: make(chan *item, b.opts.QueueSize)}
+		q = newQueue(k, b.opts.QueueSize)
 		b.queues[k] = q
 	}
 	return q
@@ -117,19 +174,16 @@ func (b *Broker) groupsOf(t transport.Topic) ([]*queue, error) {
 
 // enqueue puts it on q, waiting for room until ctx ends.
 func (b *Broker) enqueue(ctx context.Context, q *queue, it *item) error {
-	select {
-	case q.ch <- it:
-		return nil
-	default:
+	for !q.push(it) {
+		select {
+		case <-q.room:
+		case <-ctx.Done():
+			return fmt.Errorf("memory: %s queue of %s is full (%d): %w", q.key.topic, q.key.group, q.limit, ctx.Err())
+		case <-b.done:
+			return cqrs.ErrClosed
+		}
 	}
-	select {
-	case q.ch <- it:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("memory: %s queue of %s is full (%d): %w", q.key.topic, q.key.group, cap(q.ch), ctx.Err())
-	case <-b.done:
-		return cqrs.ErrClosed
-	}
+	return nil
 }
 
 // redeliver puts it back on q after delay.

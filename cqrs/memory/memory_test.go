@@ -3,12 +3,16 @@ package memory_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/cqrs/memory"
 	"github.com/catga-go/catga/cqrs/transport"
@@ -140,4 +144,57 @@ func TestReplay_GoesToItsGroupOnly(t *testing.T) {
 	if _, err := b.GetDeadLetter(context.Background(), dls[0].ID); cqrs.CodeOf(err) != cqrs.CodeNotFound {
 		t.Fatalf("get after replay: %v, want not_found", err)
 	}
+}
+
+// A queue holds what waits, not a buffer of its limit: 200 topics
+// subscribed by one group take well under a MiB (a channel of the default
+// 65,536 items was 512 KiB each, 100 MiB here), and a queue still takes up
+// to its limit and delivers in order.
+func TestQueues_DoNotPreallocate(t *testing.T) {
+	tr := memory.New(memory.Options{})
+	defer tr.Close(context.Background())
+	var got []string
+	var mu sync.Mutex
+	topics := make([]transport.TopicHandler, 200)
+	for i := range topics {
+		topics[i] = transport.TopicHandler{Topic: transport.Topic{Kind: transport.KindEvent, Name: fmt.Sprintf("T%03d", i)},
+			Handler: transport.DeliveryHandlerFunc(func(ctx context.Context, d transport.Delivery) {
+				mu.Lock()
+				got = append(got, d.Envelope().ID)
+				mu.Unlock()
+				_ = d.Ack(ctx)
+			})}
+	}
+	before := heapInuse()
+	sub, err := tr.Subscribe(context.Background(), transport.Subscription{Group: "g", Instance: "i", Concurrency: 1, Topics: topics})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close(context.Background())
+	grown := max(int64(heapInuse())-int64(before), 0)
+	t.Logf("200 topics subscribed: heap grew %.2f MiB", float64(grown)/(1<<20))
+	if grown > 1<<20 {
+		t.Errorf("200 topics subscribed: heap grew %.1f MiB, want under 1 MiB", float64(grown)/(1<<20))
+	}
+	tp := transport.Topic{Kind: transport.KindEvent, Name: "T007"}
+	for i := range 3000 {
+		e := env(fmt.Sprint(i))
+		e.Name = "T007"
+		if err := tr.Publish(context.Background(), tp, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	catgatest.Eventually(t, 10*time.Second, "3000 delivered", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 3000 })
+	for i, id := range got {
+		if id != fmt.Sprint(i) {
+			t.Fatalf("delivery %d is message %s: want the queue's order", i, id)
+		}
+	}
+}
+
+func heapInuse() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
 }

@@ -249,20 +249,24 @@ func (s *subscription) Close(ctx context.Context) error {
 func (s *subscription) fetch(q *queue, h transport.DeliveryHandler) {
 	defer s.wg.Done()
 	for {
-		select {
-		case <-s.stop:
-			return
-		case it := <-q.ch:
-			if s.stopped() { // both were ready: stopping wins
-				s.giveBack(q, it)
-				return
-			}
+		it, ok := q.pop()
+		if !ok {
 			select {
-			case s.work <- task{q: q, it: it, h: h}:
 			case <-s.stop:
-				s.giveBack(q, it)
 				return
+			case <-q.ready:
 			}
+			continue
+		}
+		if s.stopped() { // both were ready: stopping wins
+			s.giveBack(q, it)
+			return
+		}
+		select {
+		case s.work <- task{q: q, it: it, h: h}:
+		case <-s.stop:
+			s.giveBack(q, it)
+			return
 		}
 	}
 }
@@ -279,9 +283,7 @@ func (s *subscription) stopped() bool {
 // giveBack puts a message taken but not started back on its queue, for
 // another instance of the group (or this one reopened); not an attempt.
 func (s *subscription) giveBack(q *queue, it *item) {
-	select {
-	case q.ch <- it:
-	default:
+	if !q.push(it) {
 		_ = s.t.broker.redeliver(q, it, 0)
 	}
 }
