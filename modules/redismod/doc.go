@@ -50,8 +50,12 @@
 // instance reads every REDIS_CLAIM_INTERVAL: one ZRANGEBYSCORE, and an
 // XCLAIM only for streams with entries due. Every REDIS_CLAIM_IDLE/2 an
 // XAUTOCLAIM of each stream takes over the entries of a consumer that died
-// or stalls (idle over REDIS_CLAIM_IDLE): that sweep is the one idle cost
-// that grows with the number of streams, at the claim idle's pace. A
+// or stalls (idle over REDIS_CLAIM_IDLE), by one instance of the group per
+// stream and round (a lease, SET NX), in one pipeline; a scan that stops
+// short of the end of a large backlog goes on every REDIS_CLAIM_INTERVAL
+// until done. That sweep, and the janitor's trims (also one instance per
+// stream and round), are the idle costs that grow with the number of
+// streams, at the pace of the claim idle and the trim interval. A
 // handler that runs long has its entries' idle time reset, so nobody takes
 // them while it works. The
 // attempt is the entry's delivery count (XPENDING), which drives the bus's

@@ -8,11 +8,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 )
 
 // The janitor trims streams and removes idle consumers, every
-// REDIS_TRIM_INTERVAL, for the streams this process publishes to or reads.
+// REDIS_TRIM_INTERVAL, for the streams this process publishes to or reads
+// and of which it wins the round's lease (leased): one instance trims a
+// stream per round, not every instance that reads it.
 //
 // Trimming policy: a stream is trimmed (XTRIM MINID) up to the oldest entry
 // some group still needs: the lowest id a group has pending, or, for a
@@ -38,7 +41,7 @@ func (t *Transport) janitor() {
 			streams = append(streams, s)
 		}
 		t.mu.Unlock()
-		for _, s := range streams {
+		for _, s := range t.leased(streams, "trim", t.cfg.TrimInterval) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			if _, err := t.Trim(ctx, s); err != nil {
 				t.log.Debug("trim failed", zap.String("stream", s), zap.String("error", scrub(err, t.cfg).Error()))
@@ -46,6 +49,33 @@ func (t *Transport) janitor() {
 			cancel()
 		}
 	}
+}
+
+// leased returns the keys of which this process won a lease of what for
+// d: one pipeline of SET NX PX, a lease per key, so that of the instances
+// that would each do the same work on a key (trim a stream every instance
+// reads, sweep a group's stream) one does it per round. A key whose lease
+// cannot be asked for (the server unreachable) is not returned: the work
+// waits for the next round.
+func (t *Transport) leased(keys []string, what string, d time.Duration) []string {
+	if len(keys) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	pipe := t.rdb.Pipeline()
+	cmds := make([]*redis.BoolCmd, len(keys))
+	for i, k := range keys {
+		cmds[i] = pipe.SetNX(ctx, k+":"+what, t.owner, d*9/10) // expires before the next round
+	}
+	_, _ = pipe.Exec(ctx)
+	won := keys[:0:0]
+	for i, c := range cmds {
+		if ok, err := c.Result(); err == nil && ok {
+			won = append(won, keys[i])
+		}
+	}
+	return won
 }
 
 // TrimResult says what one trim did.

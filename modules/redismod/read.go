@@ -19,7 +19,8 @@ type source struct {
 	sub    *subscription
 	stream string
 	handle func(ctx context.Context, e entry)
-	cursor string // the claimer's XAUTOCLAIM cursor
+	cursor string // the sweep's XAUTOCLAIM cursor
+	more   bool   // the last scan stopped short of the end of the pending entries
 }
 
 // entry is one stream entry read for a group.
@@ -131,32 +132,86 @@ func (src *source) Fetch(ctx context.Context) error {
 // longer than REDIS_CLAIM_IDLE on each stream: those of a consumer that
 // died or stalls (and naks the due set lost). It is the only read that
 // visits every stream, so it runs at the pace of the claim idle, not of
-// REDIS_CLAIM_INTERVAL: an idle service's commands do not grow with its
-// types at the claim interval's rate.
+// REDIS_CLAIM_INTERVAL; of the group's instances, the one that wins a
+// stream's lease for the round sweeps it (a group's consumers share its
+// pending entries), and its XAUTOCLAIMs go in one pipeline.
 func (s *subscription) sweep(ctx context.Context) {
-	for _, src := range s.sources {
-		room := s.rt.Room()
-		if room <= 0 {
-			break
-		}
+	room := s.rt.Room()
+	if room <= 0 {
+		return
+	}
+	keys := make([]string, len(s.sources))
+	for i, src := range s.sources {
+		keys[i] = src.stream
+	}
+	won := s.t.leased(keys, "sweep:"+s.group, s.sweepEvery())
+	if len(won) == 0 {
+		return
+	}
+	pipe := s.t.rdb.Pipeline()
+	cmds := make([]*redis.XAutoClaimCmd, len(won))
+	for i, stream := range won {
+		src := s.byStream[stream]
 		start := src.cursor
 		if start == "" {
 			start = "0-0"
 		}
-		msgs, next, err := s.t.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
-			Stream: src.stream, Group: s.group, Consumer: s.consumer, MinIdle: s.t.cfg.ClaimIdle, Start: start, Count: int64(min(room, s.batch)),
-		}).Result()
+		cmds[i] = pipe.XAutoClaim(ctx, &redis.XAutoClaimArgs{
+			Stream: stream, Group: s.group, Consumer: s.consumer, MinIdle: s.t.cfg.ClaimIdle, Start: start, Count: int64(min(room, s.batch)),
+		})
+	}
+	_, _ = pipe.Exec(ctx)
+	for i, c := range cmds {
+		src := s.byStream[won[i]]
+		msgs, next, err := c.Result()
 		if err != nil {
 			if ctx.Err() == nil && !strings.HasPrefix(err.Error(), "NOGROUP") {
 				s.t.log.Debug("XAUTOCLAIM failed", zap.String("stream", src.stream), zap.String("error", scrub(err, s.t.cfg).Error()))
 			}
 			continue
 		}
-		src.cursor = next
-		for _, m := range msgs {
-			s.rt.Start(entry{src: src, msg: m, attempt: s.deliveries(src.stream, m.ID)})
-		}
+		s.claimed(src, msgs, next)
 	}
+}
+
+// claimed starts what an XAUTOCLAIM of src took and keeps its cursor. A
+// scan that has not reached the end of the pending entries (a dead
+// consumer's backlog) goes on at the claim interval's pace (sweepMore)
+// until it has.
+func (s *subscription) claimed(src *source, msgs []redis.XMessage, next string) {
+	src.cursor = next
+	src.more = next != "0-0" && next != ""
+	for _, m := range msgs {
+		s.rt.Start(entry{src: src, msg: m, attempt: s.deliveries(src.stream, m.ID)})
+	}
+}
+
+// sweepMore goes on with the sweep of each stream whose last scan stopped
+// short of the end, one XAUTOCLAIM each, while there is room.
+func (s *subscription) sweepMore(ctx context.Context) {
+	for _, src := range s.sources {
+		room := s.rt.Room()
+		if room <= 0 {
+			return
+		}
+		if !src.more {
+			continue
+		}
+		msgs, next, err := s.t.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
+			Stream: src.stream, Group: s.group, Consumer: s.consumer, MinIdle: s.t.cfg.ClaimIdle, Start: src.cursor, Count: int64(min(room, s.batch)),
+		}).Result()
+		if err != nil {
+			src.more = false // the next sweep starts it again
+			continue
+		}
+		s.claimed(src, msgs, next)
+	}
+}
+
+// sweepEvery is the sweep's period: half the claim idle, at least the
+// claim interval.
+func (s *subscription) sweepEvery() time.Duration {
+	return max(s.t.cfg.ClaimIdle/2, s.t.cfg.ClaimInterval)
 }
 
 // claimDue takes, every REDIS_CLAIM_INTERVAL, the group's naked entries
@@ -167,6 +222,7 @@ func (s *subscription) sweep(ctx context.Context) {
 // members read are removed, claimed or not (an entry acked meanwhile, or
 // taken by another instance).
 func (s *subscription) claimDue(ctx context.Context) {
+	s.sweepMore(ctx)
 	room := s.rt.Room()
 	if room <= 0 {
 		return

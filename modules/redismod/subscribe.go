@@ -52,7 +52,7 @@ func (s *subscription) run() {
 	s.ackWG.Add(1)
 	go s.acker()
 	s.rt.Tick(s.t.cfg.ClaimInterval, s.claimDue)
-	s.rt.Tick(max(s.t.cfg.ClaimIdle/2, s.t.cfg.ClaimInterval), s.sweep)
+	s.rt.Tick(s.sweepEvery(), s.sweep)
 	if _, cluster := s.t.rdb.(*redis.ClusterClient); !cluster {
 		s.rt.Run(newReader(s))
 		return
