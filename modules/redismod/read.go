@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -132,21 +133,20 @@ func (src *source) Fetch(ctx context.Context) error {
 // longer than REDIS_CLAIM_IDLE on each stream: those of a consumer that
 // died or stalls (and naks the due set lost). It is the only read that
 // visits every stream, so it runs at the pace of the claim idle, not of
-// REDIS_CLAIM_INTERVAL; of the group's instances, the one that wins a
-// stream's lease for the round sweeps it (a group's consumers share its
-// pending entries), and its XAUTOCLAIMs go in one pipeline.
+// REDIS_CLAIM_INTERVAL; of the group's instances, the one that wins the
+// group's lease for the round sweeps (a group's consumers share its
+// pending entries), its XAUTOCLAIMs in one pipeline.
 func (s *subscription) sweep(ctx context.Context) {
 	room := s.rt.Room()
 	if room <= 0 {
 		return
 	}
-	keys := make([]string, len(s.sources))
-	for i, src := range s.sources {
-		keys[i] = src.stream
+	if len(s.t.leased([]string{s.t.k.due(s.group)}, "sweep", s.sweepEvery())) == 0 {
+		return // another instance of the group sweeps this round
 	}
-	won := s.t.leased(keys, "sweep:"+s.group, s.sweepEvery())
-	if len(won) == 0 {
-		return
+	won := make([]string, len(s.sources))
+	for i, src := range s.sources {
+		won[i] = src.stream
 	}
 	pipe := s.t.rdb.Pipeline()
 	cmds := make([]*redis.XAutoClaimCmd, len(won))
@@ -217,21 +217,26 @@ func (s *subscription) sweepEvery() time.Duration {
 // claimDue takes, every REDIS_CLAIM_INTERVAL, the group's naked entries
 // whose delay is over, from the group's due set (one ZRANGEBYSCORE, then an
 // XCLAIM per stream that has some): a nak's redelivery comes within the
-// claim interval of its delay whatever the number of streams. XCLAIM's
+// claim interval of its delay whatever the number of streams. While the
+// set has nothing due, this instance looks less often, down to once a
+// second (dueLook); its own nak brings it back to every interval, so an
+// entry it gave back is on time, and another instance's within a second. XCLAIM's
 // minimum idle time makes one instance of the group win each entry; the
 // members read are removed, claimed or not (an entry acked meanwhile, or
 // taken by another instance).
 func (s *subscription) claimDue(ctx context.Context) {
 	s.sweepMore(ctx)
 	room := s.rt.Room()
-	if room <= 0 {
+	if room <= 0 || !s.dueLook.Go() {
 		return
 	}
 	due := s.t.k.due(s.group)
 	members, err := s.t.rdb.ZRangeByScore(ctx, due, &redis.ZRangeBy{Min: "-inf", Max: strconv.FormatInt(time.Now().UnixMilli(), 10), Count: int64(min(room, s.batch))}).Result()
 	if err != nil || len(members) == 0 {
+		s.dueLook.Idle()
 		return
 	}
+	s.dueLook.Busy()
 	ids := map[string][]string{}
 	for _, m := range members {
 		stream, id, ok := strings.Cut(m, " ")
@@ -267,4 +272,39 @@ func (s *subscription) deliveries(stream, id string) int {
 		return 2 // it was claimed, so given at least twice
 	}
 	return int(p[0].RetryCount)
+}
+
+// lookPace spaces a poll that keeps finding nothing: every tick at first,
+// then every 2nd, 4th, ... up to every max-th, until Busy.
+type lookPace struct {
+	mu          sync.Mutex
+	skip, every int
+	max         int
+}
+
+// Go reports whether this tick looks.
+func (p *lookPace) Go() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.skip > 0 {
+		p.skip--
+		return false
+	}
+	p.skip = p.every
+	return true
+}
+
+// Idle spaces the looks further: nothing was found.
+func (p *lookPace) Idle() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.every = min(max(2*p.every, 1), p.max)
+	p.skip = p.every
+}
+
+// Busy looks at every tick again.
+func (p *lookPace) Busy() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.every, p.skip = 0, 0
 }

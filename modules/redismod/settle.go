@@ -91,6 +91,7 @@ func (s *subscription) Nak(_ context.Context, e entry, delay time.Duration) erro
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("redismod: nak %s: %w", e.src.stream, err)
 	}
+	s.dueLook.Busy()
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -31,6 +32,7 @@ type subscription struct {
 	once     sync.Once
 	err      error
 	byStream map[string]*source
+	dueLook  lookPace        // how often claimDue looks at the due set
 	topics   consumer.Routes // of a Subscribe, for Lag
 }
 
@@ -42,6 +44,7 @@ func (t *Transport) newSubscription(group, consumerName string, concurrency int)
 		Failing: s.logFailing,
 	})
 	s.batch = min(t.cfg.FetchBatch, s.rt.Concurrency())
+	s.dueLook.max = max(int(time.Second/t.cfg.ClaimInterval), 1)
 	s.acks = make(chan ackReq, 4*s.rt.Concurrency())
 	return s
 }
