@@ -13,9 +13,9 @@ import (
 	"go.uber.org/zap"
 )
 
-// source is one stream a subscription reads (a consumer.Source), and what
-// to do with an entry. Entries taken over from a dead or slow consumer (and
-// naks whose delay ran out) come back through XAUTOCLAIM.
+// source is one stream a subscription reads (through a reader), and what
+// to do with an entry. Naks whose delay ran out come back through the due
+// set (claimDue), entries of a dead or slow consumer through the sweep.
 type source struct {
 	sub    *subscription
 	stream string
@@ -31,40 +31,44 @@ type entry struct {
 	attempt int
 }
 
-// Name implements consumer.Source: the stream.
-func (src *source) Name() string { return src.stream }
-
-// reader reads every stream of a subscription in one XREADGROUP, so a
-// subscription has one read in flight, one goroutine and one connection
-// blocked, whatever the number of its streams. XREADGROUP's COUNT is per
+// reader reads streams of a subscription in one XREADGROUP: all of them on
+// one server, so a subscription has one read in flight, one goroutine and
+// one connection blocked, whatever the number of its streams; one each on
+// a Redis Cluster, which cannot read keys of several hash slots in one
+// command (each stream has its own slot). XREADGROUP's COUNT is per
 // stream, so one round may take up to a batch from each stream that has
 // entries; those wait for a worker in order, pending in the group (their
 // idle time runs: more than REDIS_CLAIM_IDLE of waiting behind slow
 // handlers lets another consumer take them over, a duplicate the inbox
-// absorbs). A Redis Cluster cannot read keys of several hash slots in one
-// command, and each stream has its own slot, so there each stream is a
-// source of its own (see Fetch of source).
+// absorbs).
 type reader struct {
 	sub  *subscription
+	srcs []*source
 	args []string // the streams, then as many ">"
 }
 
-func newReader(s *subscription) *reader {
-	args := make([]string, 0, 2*len(s.sources))
-	for _, src := range s.sources {
+func newReader(s *subscription, srcs ...*source) *reader {
+	args := make([]string, 0, 2*len(srcs))
+	for _, src := range srcs {
 		args = append(args, src.stream)
 	}
-	for range s.sources {
+	for range srcs {
 		args = append(args, ">")
 	}
-	return &reader{sub: s, args: args}
+	return &reader{sub: s, srcs: srcs, args: args}
 }
 
-// Name implements consumer.Source.
-func (r *reader) Name() string { return fmt.Sprintf("%d streams", len(r.args)/2) }
+// Name implements consumer.Source: the stream, or how many.
+func (r *reader) Name() string {
+	if len(r.srcs) == 1 {
+		return r.srcs[0].stream
+	}
+	return fmt.Sprintf("%d streams from %s", len(r.srcs), r.srcs[0].stream)
+}
 
-// Fetch implements consumer.Source: one XREADGROUP of new entries of all
-// the streams, once there is room.
+// Fetch implements consumer.Source: one XREADGROUP of new entries of the
+// reader's streams, once there is room, for as many as there is room for
+// (up to a batch) from each.
 func (r *reader) Fetch(ctx context.Context) error {
 	s := r.sub
 	free, ok := s.rt.WaitRoom()
@@ -79,9 +83,11 @@ func (r *reader) Fetch(ctx context.Context) error {
 	}
 	if err != nil {
 		if strings.HasPrefix(err.Error(), "NOGROUP") {
-			// A stream or the group vanished: make each again from "0"
-			// (BUSYGROUP where it still exists is ignored).
-			for _, src := range s.sources {
+			// A stream or the group vanished (a Redis without persistence
+			// restarted, a key was deleted). Make the groups again from
+			// "0", not "$": what was added since must not be skipped
+			// (BUSYGROUP where one still exists is ignored).
+			for _, src := range r.srcs {
 				_ = s.t.ensureGroup(ctx, src.stream, s.group, "0")
 			}
 		}
@@ -90,43 +96,26 @@ func (r *reader) Fetch(ctx context.Context) error {
 	for _, str := range res {
 		src := s.byStream[str.Stream]
 		for _, m := range str.Messages {
-			s.rt.Start(entry{src: src, msg: m, attempt: 1})
-		}
-	}
-	return nil
-}
-
-// Fetch implements consumer.Source: one XREADGROUP of new entries, once
-// there is room, for as many as there is room for (up to a batch).
-func (src *source) Fetch(ctx context.Context) error {
-	s := src.sub
-	free, ok := s.rt.WaitRoom()
-	if !ok {
-		return nil
-	}
-	res, err := s.t.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
-		Group: s.group, Consumer: s.consumer, Streams: []string{src.stream, ">"}, Count: int64(min(s.batch, free)), Block: s.t.cfg.Block,
-	}).Result()
-	if errors.Is(err, redis.Nil) || ctx.Err() != nil {
-		return nil
-	}
-	if err != nil {
-		if strings.HasPrefix(err.Error(), "NOGROUP") {
-			// The stream or group vanished (a Redis without persistence
-			// restarted, a key was deleted). Make the group again from
-			// "0", not "$": what was added since must not be skipped.
-			_ = s.t.ensureGroup(ctx, src.stream, s.group, "0")
-		}
-		return err
-	}
-	for _, str := range res {
-		for _, m := range str.Messages {
 			// A closing subscription hands out nothing more: the entry
 			// stays pending and is claimed again.
 			s.rt.Start(entry{src: src, msg: m, attempt: 1})
 		}
 	}
 	return nil
+}
+
+// claim is the claim loop, every REDIS_CLAIM_INTERVAL: the due set, the
+// rest of an unfinished sweep, and every REDIS_CLAIM_IDLE/2 a sweep. One
+// goroutine runs it all, so the sources' cursors have one owner.
+func (s *subscription) claim(ctx context.Context) {
+	s.claimDue(ctx)
+	if s.swept.IsZero() {
+		s.swept = time.Now() // the first sweep a period after the start
+	}
+	if time.Since(s.swept) >= s.sweepEvery() {
+		s.swept = time.Now()
+		s.sweep(ctx)
+	}
 }
 
 // sweep takes over, every REDIS_CLAIM_IDLE/2, the group's entries idle

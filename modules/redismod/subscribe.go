@@ -33,6 +33,7 @@ type subscription struct {
 	err      error
 	byStream map[string]*source
 	dueLook  lookPace        // how often claimDue looks at the due set
+	swept    time.Time       // the last sweep\'s; the claim loop\'s own
 	topics   consumer.Routes // of a Subscribe, for Lag
 }
 
@@ -54,17 +55,16 @@ func (t *Transport) newSubscription(group, consumerName string, concurrency int)
 func (s *subscription) run() {
 	s.ackWG.Add(1)
 	go s.acker()
-	s.rt.Tick(s.t.cfg.ClaimInterval, s.claimDue)
-	s.rt.Tick(s.sweepEvery(), s.sweep)
+	s.rt.Tick(s.t.cfg.ClaimInterval, s.claim)
 	if _, cluster := s.t.rdb.(*redis.ClusterClient); !cluster {
-		s.rt.Run(newReader(s))
+		s.rt.Run(newReader(s, s.sources...))
 		return
 	}
-	sources := make([]consumer.Source, len(s.sources))
+	readers := make([]consumer.Source, len(s.sources))
 	for i, src := range s.sources {
-		sources[i] = src
+		readers[i] = newReader(s, src)
 	}
-	s.rt.Run(sources...)
+	s.rt.Run(readers...)
 }
 
 // Subscribe implements transport.Transport: the group reads each topic's stream
