@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/catga-go/catga/catgatest"
 	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/cqrs/memory"
 	"github.com/catga-go/catga/cqrs/transport"
@@ -415,4 +416,63 @@ func TestCheck_AnswersWhileStartSubscribes(t *testing.T) {
 		t.Error("Check is ready after Stop")
 	}
 	_ = mem.Close(context.Background())
+}
+
+// unencodable cannot be JSON-encoded: its field is a channel.
+type unencodable struct{ C chan int }
+
+// PublishBatch publishes each event with its own outcome: an event that
+// cannot be encoded, or a command given as an event, is refused alone and
+// the others are delivered, once each.
+func TestPublishBatch_EachEventItsOutcome(t *testing.T) {
+	mem := memory.New(memory.Options{})
+	defer mem.Close(context.Background())
+	var mu sync.Mutex
+	got := map[string]int{}
+	bus, err := cqrs.New(cqrs.Options{Service: "svc", Instance: "i1", Transport: mem},
+		cqrs.HandleEvent(cqrs.EventHandlerFunc[OrderPlaced](func(_ context.Context, e OrderPlaced) error {
+			mu.Lock()
+			got[e.ID]++
+			mu.Unlock()
+			return nil
+		})),
+		cqrs.HandleCommand(&createOrderHandler{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bus.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer bus.Stop(context.Background())
+	errs := bus.PublishBatch(context.Background(), OrderPlaced{ID: "a"}, unencodable{}, OrderPlaced{ID: "b"}, CreateOrder{}, OrderPlaced{ID: "c"})
+	if len(errs) != 5 || errs[0] != nil || errs[2] != nil || errs[4] != nil {
+		t.Fatalf("errs %v: want nil for the three OrderPlaced", errs)
+	}
+	if errs[1] == nil || !strings.Contains(errs[3].Error(), "not an event") {
+		t.Fatalf("errs %v: want the unencodable refused and the command named as not an event", errs)
+	}
+	catgatest.Eventually(t, 5*time.Second, "a, b and c handled", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return got["a"] == 1 && got["b"] == 1 && got["c"] == 1
+	})
+}
+
+// Without a transport, PublishBatch runs each event's handlers now, as
+// Publish does, and reports each one's errors.
+func TestPublishBatch_NoTransportRunsHandlersNow(t *testing.T) {
+	boom := errors.New("boom")
+	bus, err := cqrs.New(cqrs.Options{}, cqrs.HandleEvent(cqrs.EventHandlerFunc[OrderPlaced](func(_ context.Context, e OrderPlaced) error {
+		if e.ID == "bad" {
+			return boom
+		}
+		return nil
+	})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := bus.PublishBatch(context.Background(), OrderPlaced{ID: "ok"}, OrderPlaced{ID: "bad"})
+	if errs[0] != nil || !errors.Is(errs[1], boom) {
+		t.Fatalf("errs %v: want nil, then the handler's error", errs)
+	}
 }

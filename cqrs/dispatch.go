@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"sync/atomic"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/catga-go/catga/cqrs/transport"
 )
 
@@ -150,19 +152,78 @@ func (rt *requestRoute[C, R]) dispatchAny(ctx context.Context, cmd any) error {
 	return err
 }
 
-// enqueue encodes v and publishes it on the transport, or writes it to the
-// outbox bound to ctx (transport.WithOutbox).
-func (b *Bus) enqueue(ctx context.Context, kind transport.Kind, key typeKey, v any) error {
+// PublishBatch publishes events, in order, as Publish publishes one, but
+// with a bounded window of broker acknowledgements pending at once instead
+// of a round trip each (NATS: asynchronous publishes, NATS_PUBLISH_WINDOW;
+// Redis: pipelines; the memory transport: one by one, which costs no round
+// trip). errs[i] is the outcome of events[i], with Publish's meaning: nil
+// stored; ErrOutcomeUnknown perhaps stored; anything else not stored (an
+// event that cannot be encoded is refused alone, the others go on). Inside
+// a transaction's outbox the events are written to it, as by Publish;
+// without a transport each runs its handlers in process.
+func (b *Bus) PublishBatch(ctx context.Context, events ...any) (errs []error) {
+	errs = make([]error, len(events))
+	if b.transport == nil {
+		for i, e := range events {
+			errs[i] = b.Publish(ctx, e)
+		}
+		return errs
+	}
+	msgs := make([]transport.Outgoing, 0, len(events))
+	at := make([]int, 0, len(events)) // msgs[j] is events[at[j]]
+	spans := make([]trace.Span, 0, len(events))
+	for i, e := range events {
+		if rt, ok := b.reg.routes[keyOf(e)]; ok && rt.topic().Kind != transport.KindEvent {
+			errs[i] = fmt.Errorf("cqrs: %v is a %s, not an event", rt.goType(), rt.topic().Kind)
+			continue
+		}
+		t, env, err := b.outgoing(transport.KindEvent, keyOf(e), e)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		sctx, span := b.startSend(ctx, t, false)
+		b.stamp(sctx, env, t)
+		msgs, at, spans = append(msgs, transport.Outgoing{Topic: t, Envelope: env}), append(at, i), append(spans, span)
+	}
+	out := make([]error, len(msgs))
+	if o, ok := transport.OutboxFrom(ctx); ok {
+		for j, m := range msgs {
+			out[j] = o.Add(ctx, m.Topic, m.Envelope)
+		}
+	} else {
+		transport.PublishBatch(ctx, b.transport, msgs, out)
+	}
+	for j, err := range out {
+		errs[at[j]] = err
+		if spans[j] != nil {
+			endSpan(spans[j], err)
+		}
+	}
+	return errs
+}
+
+// outgoing encodes v as a message of kind, not yet stamped.
+func (b *Bus) outgoing(kind transport.Kind, key typeKey, v any) (transport.Topic, *transport.Envelope, error) {
 	name, err := b.nameOf(key, v)
 	if err != nil {
-		return err
+		return transport.Topic{}, nil, err
 	}
 	t := transport.Topic{Kind: kind, Name: name}
 	payload, err := b.encode(t, v)
 	if err != nil {
+		return t, nil, err
+	}
+	return t, &transport.Envelope{Payload: payload}, nil
+}
+
+// enqueue encodes v and publishes it on the transport, or writes it to the
+// outbox bound to ctx (transport.WithOutbox).
+func (b *Bus) enqueue(ctx context.Context, kind transport.Kind, key typeKey, v any) error {
+	t, env, err := b.outgoing(kind, key, v)
+	if err != nil {
 		return err
 	}
-	env := &transport.Envelope{Payload: payload}
 	ctx, span := b.startSend(ctx, t, false)
 	b.stamp(ctx, env, t)
 	if o, ok := transport.OutboxFrom(ctx); ok {

@@ -114,6 +114,24 @@ func ExampleBus_Publish() {
 	// mailer saw o-2
 }
 
+// ExampleBus_PublishBatch publishes many events with one outcome each; on
+// NATS or Redis their broker acks overlap in a bounded window.
+func ExampleBus_PublishBatch() {
+	bus, _ := cqrs.New(cqrs.Options{},
+		cqrs.HandleEvent(cqrs.EventHandlerFunc[OrderPlaced](func(_ context.Context, e OrderPlaced) error {
+			fmt.Println("saw", e.ID)
+			return nil
+		})))
+	for i, err := range bus.PublishBatch(context.Background(), OrderPlaced{ID: "o-1"}, OrderPlaced{ID: "o-2"}) {
+		if err != nil {
+			fmt.Println("event", i, "not published:", err)
+		}
+	}
+	// Output:
+	// saw o-1
+	// saw o-2
+}
+
 // ExampleBehavior writes a behavior on the http-middleware model.
 func ExampleBehavior() {
 	timing := cqrs.Behavior(func(next cqrs.Step) cqrs.Step {

@@ -39,6 +39,8 @@ var targets = map[string]target{
 	"Outbox/watermill-sql":         {0.5, -1, "at least 2x Watermill's outbox throughput"},
 	"NATSRequest1/raw":             {1.2, -1, "within 1.2x of raw nats.Request"},
 	"NATSRequest16/raw":            {1.2, -1, "within 1.2x of raw nats.Request"},
+	"NATSPublishBatch/raw":         {1 / 0.9, -1, "at least 0.9x raw asynchronous publish throughput"},
+	"RedisPublishBatch/raw":        {1 / 0.9, -1, "at least 0.9x raw pipelined XADD throughput"},
 }
 
 // metrics names the comparisons judged by a metric of their own rather
