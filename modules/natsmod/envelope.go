@@ -8,7 +8,14 @@ import (
 )
 
 // subject returns a topic's durable subject: <prefix>.events.<Name>.
-func (t *Transport) subject(topic transport.Topic) string { return topic.Subject(t.cfg.Prefix) }
+func (t *Transport) subject(topic transport.Topic) string {
+	if s, ok := t.subjects.Load(topic); ok {
+		return s.(string)
+	}
+	s := topic.Subject(t.cfg.Prefix)
+	t.subjects.Store(topic, s)
+	return s
+}
 
 // requestSubject returns a topic's request subject, <prefix>.rpc.commands.<Name>:
 // a stream that captures a subject answers requests to it with its own
@@ -23,6 +30,7 @@ func (t *Transport) requestSubject(topic transport.Topic) string {
 // when none is named; a correlation equal to the id is implied.
 func headersOf(env *transport.Envelope) nats.Header {
 	h := make(nats.Header, 8)
+	vals := make([]string, 0, 12) // one array for every header's value, not a slice each
 	env.EachHeader(func(k, v string) {
 		switch {
 		case k == transport.HeaderID:
@@ -32,7 +40,8 @@ func headersOf(env *transport.Envelope) nats.Header {
 			k == transport.HeaderCorrelationID && v == env.ID:
 			return
 		}
-		h[k] = []string{v}
+		vals = append(vals, v)
+		h[k] = vals[len(vals)-1 : len(vals) : len(vals)] // capped: an Add to it copies
 	})
 	return h
 }

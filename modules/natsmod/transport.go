@@ -37,6 +37,9 @@ type Transport struct {
 	// reconnect: the bus asks for it on every send, and nats.Conn's own
 	// accessor waits on the lock a reconnect holds while it dials.
 	maxPayload atomic.Int64
+	// subjects caches each topic's subject, built once rather than on
+	// every publish.
+	subjects sync.Map // transport.Topic -> string
 	// perTopic makes the per-topic consumer layout of servers older than
 	// 2.10 on any server: the tests of that layout set it.
 	perTopic bool

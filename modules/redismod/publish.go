@@ -171,7 +171,12 @@ func (t *Transport) streamOf(topic transport.Topic, env *transport.Envelope) (st
 	if env == nil {
 		return "", fmt.Errorf("redismod: publish to %s: no envelope", topic.Name)
 	}
-	return t.k.stream(topic), nil
+	if k, ok := t.streamKeys.Load(topic); ok {
+		return k.(string), nil
+	}
+	k := t.k.stream(topic)
+	t.streamKeys.Store(topic, k)
+	return k, nil
 }
 
 // sendable is why nothing may be sent now, or nil.
@@ -207,14 +212,21 @@ const (
 // classify tells what err, the failure of an XADD sent alone or (pipelined)
 // with others in one write, shows about it, by the error's type.
 func classify(err error, pipelined bool) outcome {
+	if err == nil {
+		return stored
+	}
+	return classifyFailure(err, pipelined)
+}
+
+// classifyFailure is classify of a failure, apart so that a success does
+// not allocate the targets of errors.As (they escape to the heap).
+func classifyFailure(err error, pipelined bool) outcome {
 	var (
 		op     *net.OpError
 		rerr   redis.Error
 		verify *tls.CertificateVerificationError
 	)
 	switch {
-	case err == nil:
-		return stored
 	case errors.As(err, &op) && op.Op == "dial",
 		errors.Is(err, redis.ErrPoolTimeout), errors.Is(err, redis.ErrPoolExhausted),
 		errors.Is(err, redis.ErrClosed),

@@ -37,8 +37,11 @@ type Transport struct {
 	subs    map[*subscription]struct{}
 	srvs    map[*subscription]struct{}
 	streams map[string]bool // stream keys this transport publishes to or reads
-	waiting map[string]chan *transport.Reply
-	replyOn bool
+	// streamKeys caches each topic's stream key, built once rather than on
+	// every publish.
+	streamKeys sync.Map // transport.Topic -> string
+	waiting    map[string]chan *transport.Reply
+	replyOn    bool
 }
 
 var (
