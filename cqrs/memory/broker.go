@@ -103,8 +103,16 @@ func (q *queue) pop() (*item, bool) {
 }
 
 type item struct {
-	env     *transport.Envelope
+	env     transport.Envelope // the queue's own copy
 	attempt int
+}
+
+// newItem is a first delivery of a copy of env that shares nothing mutable
+// with it, in two allocations (the item, the payload).
+func newItem(env *transport.Envelope) *item {
+	it := &item{env: *env, attempt: 1}
+	it.env.Payload = append([]byte(nil), env.Payload...)
+	return it
 }
 
 // NewBroker returns an empty broker.
@@ -280,7 +288,7 @@ func (b *Broker) ReplayDeadLetter(ctx context.Context, id string) error {
 	b.mu.Unlock()
 	env := dl.Envelope
 	q := b.queueFor(queueKey{topic: transport.Topic{Kind: env.Kind, Name: env.Name}, group: dl.Service})
-	if err := b.enqueue(ctx, q, &item{env: &env, attempt: 1}); err != nil {
+	if err := b.enqueue(ctx, q, &item{env: env, attempt: 1}); err != nil {
 		b.mu.Lock()
 		b.dead = append(b.dead, dl) // put it back; replay did not happen
 		b.mu.Unlock()

@@ -91,7 +91,7 @@ func (t *Transport) Publish(ctx context.Context, topic transport.Topic, env *tra
 	for _, q := range qs {
 		// Each group gets its own copy, as from a broker's store; the caller
 		// may reuse env once Publish returns.
-		if err := t.broker.enqueue(ctx, q, &item{env: env.Clone(), attempt: 1}); err != nil {
+		if err := t.broker.enqueue(ctx, q, newItem(env)); err != nil {
 			return err
 		}
 	}
@@ -289,9 +289,8 @@ func (s *subscription) giveBack(q *queue, it *item) {
 }
 
 func (s *subscription) deliver(q *queue, it *item, h transport.DeliveryHandler) {
-	env := *it.env // each delivery sees its own headers
-	env.Attempt = it.attempt
-	d := &delivery{b: s.t.broker, q: q, it: it, env: &env}
+	d := &delivery{b: s.t.broker, q: q, it: it, env: it.env} // each delivery sees its own headers
+	d.env.Attempt = it.attempt
 	h.HandleDelivery(s.h.Context(), d)
 	if d.settled.CompareAndSwap(false, true) {
 		// An unsettled delivery is not lost: it comes back, as an unacked
@@ -305,11 +304,11 @@ type delivery struct {
 	b       *Broker
 	q       *queue
 	it      *item
-	env     *transport.Envelope
+	env     transport.Envelope // its own copy, in the one allocation
 	settled atomic.Bool
 }
 
-func (d *delivery) Envelope() *transport.Envelope { return d.env }
+func (d *delivery) Envelope() *transport.Envelope { return &d.env }
 
 func (d *delivery) Ack(context.Context) error {
 	if !d.settled.CompareAndSwap(false, true) {
