@@ -27,6 +27,7 @@ type Broker struct {
 	closed  bool
 	done    chan struct{}
 	queues  map[queueKey]*queue
+	byTopic map[transport.Topic][]*queue // the queues of each topic, for a publish
 	servers map[transport.Topic]map[string]*serverGroup
 	timers  map[*time.Timer]struct{}
 	dead    []transport.DeadLetter
@@ -127,6 +128,7 @@ func NewBroker(o Options) *Broker {
 		opts:    o,
 		done:    make(chan struct{}),
 		queues:  map[queueKey]*queue{},
+		byTopic: map[transport.Topic][]*queue{},
 		servers: map[transport.Topic]map[string]*serverGroup{},
 		timers:  map[*time.Timer]struct{}{},
 	}
@@ -160,6 +162,7 @@ func (b *Broker) queueFor(k queueKey) *queue {
 	if !ok {
 		q = newQueue(k, b.opts.QueueSize)
 		b.queues[k] = q
+		b.byTopic[k.topic] = append(b.byTopic[k.topic], q)
 	}
 	return q
 }
@@ -171,13 +174,7 @@ func (b *Broker) groupsOf(t transport.Topic) ([]*queue, error) {
 	if b.closed {
 		return nil, cqrs.ErrClosed
 	}
-	var qs []*queue
-	for k, q := range b.queues {
-		if k.topic == t {
-			qs = append(qs, q)
-		}
-	}
-	return qs, nil
+	return b.byTopic[t], nil // only ever appended to: a caller's view stays whole
 }
 
 // enqueue puts it on q, waiting for room until ctx ends.
