@@ -104,8 +104,8 @@ func run(in io.Reader, out io.Writer) error {
 	if err := sc.Err(); err != nil {
 		return err
 	}
-	fmt.Fprintln(out, "| comparison | catga ns/op | contender | ns/op | catga / contender | allocs catga / contender | target | met |")
-	fmt.Fprintln(out, "|---|---:|---|---:|---:|---:|---|---|")
+	fmt.Fprintln(out, "| comparison | catga ns/op | contender | ns/op | catga / contender | spread (per run) | allocs catga / contender | target | met |")
+	fmt.Fprintln(out, "|---|---:|---|---:|---:|---:|---:|---|---|")
 	for _, cmp := range order {
 		c := res[cmp]["catga"]
 		if c == nil {
@@ -126,17 +126,51 @@ func run(in io.Reader, out io.Writer) error {
 			o := res[cmp][who]
 			cv, ov := median(c[unit]), median(o[unit])
 			ratio := cv / ov
+			lo, hi := spread(c[unit], o[unit])
 			t, ok := targets[cmp+"/"+who]
 			met := ""
 			if ok {
-				pass := (t.maxRatio == 0 || ratio <= t.maxRatio) && (t.maxAllocs < 0 || median(c["allocs/op"]) <= t.maxAllocs)
-				met = map[bool]string{true: "yes", false: "**no**"}[pass]
+				met = verdict(t, lo, hi, median(c["allocs/op"]))
 			}
-			fmt.Fprintf(out, "| %s | %s | %s | %s | %.2f | %s / %s | %s | %s |\n", cmp, value(cv, unit), who, value(ov, unit), ratio,
+			fmt.Fprintf(out, "| %s | %s | %s | %s | %.2f | %.2f-%.2f | %s / %s | %s | %s |\n", cmp, value(cv, unit), who, value(ov, unit), ratio, lo, hi,
 				count(median(c["allocs/op"])), count(median(o["allocs/op"])), t.text, met)
 		}
 	}
 	return nil
+}
+
+// spread is the lowest and highest catga/contender ratio of one run:
+// "go test -count N" runs the contenders of a comparison one after the
+// other, so the i-th value of each comes from the same run.
+func spread(catga, other []float64) (lo, hi float64) {
+	n := min(len(catga), len(other))
+	for i := range n {
+		r := catga[i] / other[i]
+		if i == 0 || r < lo {
+			lo = r
+		}
+		if i == 0 || r > hi {
+			hi = r
+		}
+	}
+	return lo, hi
+}
+
+// verdict judges a comparison by its runs, not its medians alone: met
+// when every run's ratio is within the target, not met when none is, and
+// undecided when the runs fall on both sides, as a spread wider than the
+// gap it would decide.
+func verdict(t target, lo, hi, allocs float64) string {
+	if t.maxAllocs >= 0 && allocs > t.maxAllocs {
+		return "**no**"
+	}
+	switch {
+	case t.maxRatio == 0 || hi <= t.maxRatio:
+		return "yes"
+	case lo > t.maxRatio:
+		return "**no**"
+	}
+	return "undecided"
 }
 
 func num(f float64) string {
