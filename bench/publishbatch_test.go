@@ -13,7 +13,6 @@ import (
 
 	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/modules/natsmod/natstest"
-	"github.com/catga-go/catga/modules/redismod"
 	"github.com/catga-go/catga/modules/redismod/redistest"
 )
 
@@ -99,17 +98,8 @@ func init() {
 	})
 
 	register("RedisPublishBatch", "catga", func(b *testing.B, env Env) {
-		cfg := redismod.Config{URL: "redis://" + env.Redis + "/0", Prefix: fmt.Sprintf("b%06x", rand.IntN(1<<24)), HashTags: true}.WithDefaults()
-		tr, err := redismod.New(cfg, nil, "bench", nil)
-		if err != nil {
-			b.Fatal(err)
-		}
 		ctx := context.Background()
-		if err := tr.Start(ctx); err != nil {
-			b.Fatal(err)
-		}
-		defer tr.Close(ctx)
-		pub, _ := cqrs.New(cqrs.Options{Service: "pub", Instance: "p1", Transport: tr})
+		pub, _ := cqrs.New(cqrs.Options{Service: "pub", Instance: "p1", Transport: redisTransport(b, env)})
 		b.ResetTimer()
 		batches(b, func(n int) error { return firstErr(pub.PublishBatch(ctx, orderEvents(n)...)) })
 	})

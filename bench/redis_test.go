@@ -16,18 +16,26 @@ import (
 	"github.com/catga-go/catga/modules/redismod/redistest"
 )
 
+// redisTransport is a started redismod transport on env's server, with
+// keys of its own, closed at cleanup.
+func redisTransport(b *testing.B, env Env) *redismod.Transport {
+	b.Helper()
+	cfg := redismod.Config{URL: "redis://" + env.Redis + "/0", Prefix: fmt.Sprintf("b%06x", rand.IntN(1<<24)), HashTags: true}.WithDefaults()
+	tr, err := redismod.New(cfg, nil, "bench", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := tr.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = tr.Close(context.Background()) })
+	return tr
+}
+
 func init() {
 	register("RedisEvents", "catga", func(b *testing.B, env Env) {
-		cfg := redismod.Config{URL: "redis://" + env.Redis + "/0", Prefix: fmt.Sprintf("b%06x", rand.IntN(1<<24)), HashTags: true}.WithDefaults()
-		tr, err := redismod.New(cfg, nil, "bench", nil)
-		if err != nil {
-			b.Fatal(err)
-		}
 		ctx := context.Background()
-		if err := tr.Start(ctx); err != nil {
-			b.Fatal(err)
-		}
-		defer tr.Close(ctx)
+		tr := redisTransport(b, env)
 		var handled atomic.Int64
 		bus, err := cqrs.New(cqrs.Options{Service: "bench", Instance: "c1", Transport: tr},
 			cqrs.HandleEvent(cqrs.EventHandlerFunc[OrderPlaced](func(context.Context, OrderPlaced) error { handled.Add(1); return nil })))
