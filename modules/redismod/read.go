@@ -123,15 +123,17 @@ func (s *subscription) claim(ctx context.Context) {
 // died or stalls (and naks the due set lost). It is the only read that
 // visits every stream, so it runs at the pace of the claim idle, not of
 // REDIS_CLAIM_INTERVAL; of the group's instances, the one that wins the
-// group's lease for the round sweeps (a group's consumers share its
-// pending entries), its XAUTOCLAIMs in one pipeline.
+// round's lease of these streams sweeps (a group's consumers share its
+// pending entries), its XAUTOCLAIMs in one pipeline. The lease is the
+// subscription's streams' (sweepKey), not the group's: a bus's Subscribe and
+// Serve are two subscriptions of one group on different streams.
 func (s *subscription) sweep(ctx context.Context) {
 	room := s.rt.Room()
 	if room <= 0 {
 		return
 	}
-	if len(s.t.leased([]string{s.t.k.due(s.group)}, "sweep", s.sweepEvery())) == 0 {
-		return // another instance of the group sweeps this round
+	if len(s.t.leased([]string{s.sweepKey}, "sweep", s.sweepEvery())) == 0 {
+		return // another instance of the group sweeps these streams this round
 	}
 	won := make([]string, len(s.sources))
 	for i, src := range s.sources {
@@ -220,17 +222,28 @@ func (s *subscription) claimDue(ctx context.Context) {
 		return
 	}
 	due := s.t.k.due(s.group)
-	members, err := s.t.rdb.ZRangeByScore(ctx, due, &redis.ZRangeBy{Min: "-inf", Max: strconv.FormatInt(time.Now().UnixMilli(), 10), Count: int64(min(room, s.batch))}).Result()
+	now := time.Now()
+	members, err := s.t.rdb.ZRangeByScoreWithScores(ctx, due, &redis.ZRangeBy{Min: "-inf", Max: strconv.FormatInt(now.UnixMilli(), 10), Count: int64(s.batch)}).Result()
 	if err != nil || len(members) == 0 {
 		s.dueLook.Idle()
 		return
 	}
 	s.dueLook.Busy()
+	// Members of streams this subscription does not read belong to another
+	// subscription of the group (a bus's Serve beside its Subscribe): they
+	// stay for it, unless so long overdue that the sweep has them anyway.
+	stale := float64(now.Add(-s.t.cfg.ClaimIdle).UnixMilli())
 	ids := map[string][]string{}
-	for _, m := range members {
+	var done []any
+	for _, z := range members {
+		m, _ := z.Member.(string)
 		stream, id, ok := strings.Cut(m, " ")
-		if ok && s.byStream[stream] != nil {
+		mine := ok && s.byStream[stream] != nil
+		if mine && len(done) < room {
 			ids[stream] = append(ids[stream], id)
+		}
+		if mine && len(done) < room || !mine && z.Score < stale {
+			done = append(done, m)
 		}
 	}
 	for stream, list := range ids {
@@ -242,11 +255,9 @@ func (s *subscription) claimDue(ctx context.Context) {
 			s.rt.Start(entry{src: s.byStream[stream], msg: m, attempt: s.deliveries(stream, m.ID)})
 		}
 	}
-	args := make([]any, len(members))
-	for i, m := range members {
-		args[i] = m
+	if len(done) > 0 {
+		_ = s.t.rdb.ZRem(ctx, due, done...).Err()
 	}
-	_ = s.t.rdb.ZRem(ctx, due, args...).Err()
 }
 
 // dueMember is an entry's member of its group's due set.

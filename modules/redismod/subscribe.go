@@ -3,8 +3,10 @@ package redismod
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -33,7 +35,8 @@ type subscription struct {
 	err      error
 	byStream map[string]*source
 	dueLook  lookPace        // how often claimDue looks at the due set
-	swept    time.Time       // the last sweep\'s; the claim loop\'s own
+	swept    time.Time       // the last sweep's; the claim loop's own
+	sweepKey string          // the sweep's lease, named by the streams (sweepKeyOf)
 	topics   consumer.Routes // of a Subscribe, for Lag
 }
 
@@ -53,6 +56,7 @@ func (t *Transport) newSubscription(group, consumerName string, concurrency int)
 // run starts the acker, the claimers, and the runtime's workers and
 // reader: one for all the streams, or one per stream on a Redis Cluster.
 func (s *subscription) run() {
+	s.sweepKey = s.sweepKeyOf()
 	s.ackWG.Add(1)
 	go s.acker()
 	s.rt.Tick(s.t.cfg.ClaimInterval, s.claim)
@@ -108,6 +112,23 @@ func (t *Transport) Subscribe(ctx context.Context, sp transport.Subscription) (t
 	return s, nil
 }
 
+// sweepKeyOf names the sweep's lease by the group and its streams, sorted:
+// the instances of a subscription share it, and another subscription of the
+// group (other streams) has its own.
+func (s *subscription) sweepKeyOf() string {
+	streams := make([]string, len(s.sources))
+	for i, src := range s.sources {
+		streams[i] = src.stream
+	}
+	slices.Sort(streams)
+	h := fnv.New64a()
+	for _, st := range streams {
+		h.Write([]byte(st))
+		h.Write([]byte{0})
+	}
+	return s.t.k.tagged("sweep:"+s.group, strconv.FormatUint(h.Sum64(), 36))
+}
+
 func (s *subscription) addSource(stream string, handle func(ctx context.Context, e entry)) {
 	src := &source{sub: s, stream: stream, handle: handle}
 	s.sources = append(s.sources, src)
@@ -159,23 +180,38 @@ func (s *subscription) Close(ctx context.Context) error {
 
 var _ transport.LagReporter = (*Transport)(nil)
 
-// Lag implements transport.LagReporter from XINFO GROUPS: the group's lag
-// (entries not delivered yet) and its pending entries (delivered, unacked).
+// Lag implements transport.LagReporter from XINFO GROUPS, pipelined: the
+// group's lag (entries not delivered yet) and its pending entries
+// (delivered, unacked).
 func (t *Transport) Lag(ctx context.Context) ([]transport.ConsumerLag, error) {
 	t.mu.Lock()
 	subs := slices.Collect(maps.Keys(t.subs))
 	t.mu.Unlock()
-	var out []transport.ConsumerLag
+	// One pipeline of XINFO GROUPS for every topic: one round trip a scrape.
+	type ask struct {
+		s     *subscription
+		topic transport.Topic
+		cmd   *redis.XInfoGroupsCmd
+	}
+	var asks []ask
+	pipe := t.rdb.Pipeline()
 	for _, s := range subs {
 		for topic := range s.topics {
-			groups, err := t.rdb.XInfoGroups(ctx, t.k.stream(topic)).Result()
-			if err != nil {
-				return nil, fmt.Errorf("redismod: lag of %s: %w", topic, scrub(err, t.cfg))
-			}
-			for _, g := range groups {
-				if g.Name == s.group {
-					out = append(out, transport.ConsumerLag{Group: s.group, Topic: topic, Pending: max(g.Lag, 0), Unacked: g.Pending})
-				}
+			asks = append(asks, ask{s, topic, pipe.XInfoGroups(ctx, t.k.stream(topic))})
+		}
+	}
+	if len(asks) > 0 {
+		_, _ = pipe.Exec(ctx) // each command's error is read below
+	}
+	var out []transport.ConsumerLag
+	for _, a := range asks {
+		groups, err := a.cmd.Result()
+		if err != nil {
+			return nil, fmt.Errorf("redismod: lag of %s: %w", a.topic, scrub(err, t.cfg))
+		}
+		for _, g := range groups {
+			if g.Name == a.s.group {
+				out = append(out, transport.ConsumerLag{Group: a.s.group, Topic: a.topic, Pending: max(g.Lag, 0), Unacked: g.Pending})
 			}
 		}
 	}
