@@ -173,11 +173,12 @@ func (b *Bus) PublishBatch(ctx context.Context, events ...any) (errs []error) {
 	at := make([]int, 0, len(events)) // msgs[j] is events[at[j]]
 	spans := make([]trace.Span, 0, len(events))
 	for i, e := range events {
-		if rt, ok := b.reg.routes[keyOf(e)]; ok && rt.topic().Kind != transport.KindEvent {
+		key := keyOf(e)
+		if rt, ok := b.reg.routes[key]; ok && rt.topic().Kind != transport.KindEvent {
 			errs[i] = fmt.Errorf("cqrs: %v is a %s, not an event", rt.goType(), rt.topic().Kind)
 			continue
 		}
-		t, env, err := b.outgoing(transport.KindEvent, keyOf(e), e)
+		t, env, err := b.outgoing(transport.KindEvent, key, e)
 		if err != nil {
 			errs[i] = err
 			continue
