@@ -50,8 +50,9 @@
 // instance reads every REDIS_CLAIM_INTERVAL: one ZRANGEBYSCORE, and an
 // XCLAIM only for streams with entries due. Every REDIS_CLAIM_IDLE/2 an
 // XAUTOCLAIM of each stream takes over the entries of a consumer that died
-// or stalls (idle over REDIS_CLAIM_IDLE), by one instance of the group per
-// stream and round (a lease, SET NX), in one pipeline; a scan that stops
+// or stalls (idle over REDIS_CLAIM_IDLE), by one of the instances that read
+// those streams for the group, per round (a lease, SET NX, named by the
+// streams), in one pipeline; a scan that stops
 // short of the end of a large backlog goes on every REDIS_CLAIM_INTERVAL
 // until done. That sweep, and the janitor's trims (also one instance per
 // stream and round), are the idle costs that grow with the number of
