@@ -106,10 +106,21 @@ func Timeout(d time.Duration) Behavior {
 			return next
 		}
 		return StepFunc(func(ctx context.Context, m Message) error {
-			ctx, cancel := context.WithTimeout(ctx, d)
-			defer cancel()
-			err := next.Handle(ctx, m)
-			if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) && CodeOf(err) != CodeTimeout {
+			var err error
+			var overran bool
+			if any(ctx) == any(m) && m.bind(time.Now().Add(d)) {
+				// The context is the call: bound it in place, lazily (no
+				// timer unless someone waits on it).
+				defer m.unbind()
+				err = next.Handle(ctx, m)
+				overran = err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded)
+			} else {
+				tctx, cancel := context.WithTimeout(ctx, d)
+				err = next.Handle(tctx, m)
+				overran = err != nil && errors.Is(tctx.Err(), context.DeadlineExceeded)
+				cancel()
+			}
+			if overran && CodeOf(err) != CodeTimeout {
 				return &Error{Code: CodeTimeout, Message: fmt.Sprintf("%s: handler %s overran %v: %v", m.Topic(), m.HandlerName(), d, err), Err: err}
 			}
 			return err
@@ -220,12 +231,12 @@ func Idempotency(store inbox.Store, service string, ttl time.Duration) Behavior 
 					return nil
 				case inbox.StateNew:
 					if err := next.Handle(ctx, m); err != nil {
-						if rerr := store.Release(context.WithoutCancel(ctx), key); rerr != nil {
+						if rerr := store.Release(m.detach(ctx), key); rerr != nil {
 							return errors.Join(err, Errorf(CodeUnavailable, "cqrs: idempotency release: %w", rerr))
 						}
 						return err
 					}
-					if err := store.MarkDone(context.WithoutCancel(ctx), key, ttl); err != nil {
+					if err := store.MarkDone(m.detach(ctx), key, ttl); err != nil {
 						// The handler succeeded; a redelivery will run it again. Say so.
 						return Errorf(CodeUnavailable, "cqrs: idempotency commit after success: %w", err)
 					}

@@ -91,6 +91,63 @@ func TestTimeout_OverrunGetsTimeoutCode(t *testing.T) {
 	}
 }
 
+// waitDone is a handler that waits on a context derived from its own, as
+// a database call does, and returns why it ended.
+func waitDone(ctx context.Context, _ CreateOrder) (OrderID, error) {
+	child, cancel := context.WithCancel(ctx)
+	defer cancel()
+	select {
+	case <-child.Done():
+		return "", child.Err()
+	case <-time.After(10 * time.Second):
+		return "", errors.New("the deadline never came")
+	}
+}
+
+func TestTimeout_ADerivedContextEndsAtTheDeadline(t *testing.T) {
+	for _, bs := range [][]cqrs.Behavior{
+		{cqrs.Timeout(20 * time.Millisecond)},
+		{cqrs.Timeout(time.Hour), cqrs.Timeout(20 * time.Millisecond)}, // nested: the shorter wins
+		{cqrs.Timeout(20 * time.Millisecond), cqrs.Timeout(time.Hour)},
+	} {
+		b := newBus(t, cqrs.Options{Dispatch: bs}, cqrs.HandleCommand(cqrs.CommandHandlerFunc[CreateOrder, OrderID](waitDone)))
+		start := time.Now()
+		_, err := cqrs.Send[OrderID](context.Background(), b, CreateOrder{Customer: "c"})
+		if cqrs.CodeOf(err) != cqrs.CodeTimeout || time.Since(start) > 5*time.Second {
+			t.Errorf("%d behaviors: err = %v (code %q) after %v, want timeout after 20ms", len(bs), err, cqrs.CodeOf(err), time.Since(start))
+		}
+	}
+}
+
+func TestTimeout_BoundsTheRunOnly(t *testing.T) {
+	var outside, inside []string
+	look := func(into *[]string) cqrs.Behavior {
+		return func(next cqrs.Step) cqrs.Step {
+			return cqrs.StepFunc(func(ctx context.Context, m cqrs.Message) error {
+				err := next.Handle(ctx, m)
+				dl, ok := ctx.Deadline()
+				*into = append(*into, fmt.Sprintf("deadline %v in %v, err %v", ok, time.Until(dl).Round(time.Hour), ctx.Err()))
+				return err
+			})
+		}
+	}
+	b := newBus(t, cqrs.Options{Dispatch: []cqrs.Behavior{look(&outside), cqrs.Timeout(time.Hour), look(&inside)}},
+		cqrs.HandleCommand(cqrs.CommandHandlerFunc[CreateOrder, OrderID](func(ctx context.Context, _ CreateOrder) (OrderID, error) {
+			<-time.After(time.Millisecond)
+			_ = ctx.Done() // made: its timer must stop when the run ends
+			return "o", nil
+		})))
+	if _, err := cqrs.Send[OrderID](context.Background(), b, CreateOrder{Customer: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "deadline true in 1h0m0s, err <nil>"; len(inside) != 1 || inside[0] != want {
+		t.Errorf("inside the Timeout: %q, want %q", inside, want)
+	}
+	if len(outside) != 1 || !strings.HasPrefix(outside[0], "deadline false") || !strings.HasSuffix(outside[0], "err <nil>") {
+		t.Errorf("outside the Timeout, after it returned: %q, want no deadline and no error", outside)
+	}
+}
+
 func TestRetry_RetriesTransientNotPermanent(t *testing.T) {
 	var calls atomic.Int32
 	fail := errors.New("transient")

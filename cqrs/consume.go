@@ -51,10 +51,13 @@ func (b *Bus) guard(fn func() error) (err error) {
 
 // settle applies the redelivery policy to a handled delivery: ack on
 // success; dead-letter a permanent error or the last allowed attempt; nak
-// with backoff otherwise.
-func (b *Bus) settle(ctx context.Context, d transport.Delivery, t transport.Topic, err error) {
+// with backoff otherwise. It settles in sctx, ctx without its
+// cancellation (nil: settle makes it), so a shutdown does not cut an ack.
+func (b *Bus) settle(ctx, sctx context.Context, d transport.Delivery, t transport.Topic, err error) {
 	env := d.Envelope()
-	sctx := context.WithoutCancel(ctx)
+	if sctx == nil {
+		sctx = context.WithoutCancel(ctx)
+	}
 	var serr error
 	switch {
 	case err == nil:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"sync"
 	"sync/atomic"
 
 	"go.opentelemetry.io/otel/trace"
@@ -215,8 +216,15 @@ func (b *Bus) outgoing(kind transport.Kind, key typeKey, v any) (transport.Topic
 	if err != nil {
 		return t, nil, err
 	}
-	return t, &transport.Envelope{Payload: payload}, nil
+	env := envelopes.Get().(*transport.Envelope)
+	env.Payload = payload
+	return t, env, nil
 }
+
+// envelopes are the envelopes of outgoing messages, reused once a
+// transport's Publish returns (it keeps nothing of them); an outbox's Add
+// may keep its envelope, so that one is not put back.
+var envelopes = sync.Pool{New: func() any { return new(transport.Envelope) }}
 
 // enqueue encodes v and publishes it on the transport, or writes it to the
 // outbox bound to ctx (transport.WithOutbox).
@@ -231,6 +239,8 @@ func (b *Bus) enqueue(ctx context.Context, kind transport.Kind, key typeKey, v a
 		err = o.Add(ctx, t, env) // published by the outbox's relay after commit
 	} else {
 		err = b.transport.Publish(ctx, t, env)
+		*env = transport.Envelope{} // Publish kept nothing of it: reused
+		envelopes.Put(env)
 	}
 	if span != nil {
 		endSpan(span, err)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/catga-go/catga/cqrs/transport"
+	"github.com/catga-go/catga/internal/lazyctx"
 )
 
 // Step is one step of the pipeline every dispatch and delivery runs
@@ -48,6 +49,9 @@ type Message interface {
 	validate() error
 	routeMeta() *meta
 	served() bool
+	bind(at time.Time) bool // a Timeout's bound on the call itself
+	unbind()
+	detach(ctx context.Context) context.Context
 }
 
 // MessageFrom returns the message whose handler is running in ctx.
@@ -84,10 +88,11 @@ type meta struct {
 }
 
 // call is one message in flight through the pipeline. It is also the
-// handler's context (it embeds its parent), which puts the message in the
-// context without another allocation.
+// handler's context (it embeds its parent, and the deadline a Timeout
+// behavior puts on it, its timer made lazily), which puts the message in
+// the context without another allocation.
 type call[M, R any] struct {
-	parent    context.Context
+	lazyctx.Ctx
 	meta      *meta
 	env       transport.Envelope
 	filled    bool
@@ -98,17 +103,28 @@ type call[M, R any] struct {
 }
 
 func newCall[M, R any](ctx context.Context, m *meta, body M) *call[M, R] {
-	return &call[M, R]{parent: ctx, meta: m, body: body}
+	return &call[M, R]{Ctx: lazyctx.Ctx{Parent: ctx}, meta: m, body: body}
 }
 
-func (c *call[M, R]) Deadline() (time.Time, bool) { return c.parent.Deadline() }
-func (c *call[M, R]) Done() <-chan struct{}       { return c.parent.Done() }
-func (c *call[M, R]) Err() error                  { return c.parent.Err() }
+// Value answers the message itself for messageKey, the other keys as its
+// context does.
 func (c *call[M, R]) Value(key any) any {
 	if key == messageKey {
 		return c
 	}
-	return c.parent.Value(key)
+	return c.Ctx.Value(key)
+}
+
+func (c *call[M, R]) bind(at time.Time) bool { return c.Bound.Set(at) }
+func (c *call[M, R]) unbind()                { c.Bound.Clear() }
+
+// detach is ctx without its cancellation: without an allocation when ctx
+// is the call itself.
+func (c *call[M, R]) detach(ctx context.Context) context.Context {
+	if any(ctx) == any(c) {
+		return detached[M, R]{c}
+	}
+	return context.WithoutCancel(ctx)
 }
 
 func (c *call[M, R]) ID() string             { return c.Envelope().ID }
@@ -122,7 +138,7 @@ func (c *call[M, R]) Delivered() bool        { return c.delivered }
 func (c *call[M, R]) Envelope() *transport.Envelope {
 	if !c.filled {
 		c.filled = true
-		c.meta.bus.stamp(c.parent, &c.env, c.meta.topic)
+		c.meta.bus.stamp(c.Parent, &c.env, c.meta.topic)
 	}
 	return &c.env
 }

@@ -314,14 +314,15 @@ func (rt *requestRoute[C, R]) topicHandler() transport.TopicHandler {
 func (rt *requestRoute[C, R]) consume(ctx context.Context, d transport.Delivery) {
 	b := rt.meta.bus
 	env := d.Envelope()
-	var cmd C
-	if err := b.admit(rt.meta.topic, env, &cmd); err != nil {
-		b.settle(ctx, d, rt.meta.topic, err)
+	var zero C
+	c := newCall[C, R](ctx, &rt.meta, zero)
+	if err := b.admit(rt.meta.topic, env, &c.body); err != nil { // decoded in place: no value of its own to allocate
+		b.settle(ctx, nil, d, rt.meta.topic, err)
 		return
 	}
-	c := newCall[C, R](ctx, &rt.meta, cmd)
 	c.env, c.filled, c.delivered = *env, true, true
-	b.settle(ctx, d, rt.meta.topic, b.guard(func() error { return rt.deliver.Handle(c, c) }))
+	err := b.guard(func() error { return rt.deliver.Handle(c, c) })
+	b.settle(ctx, detached[C, R]{c}, d, rt.meta.topic, err)
 }
 
 // eventRoute fans one event type out to its handlers.
@@ -377,14 +378,26 @@ func (rt *eventRoute[E]) topicHandler() transport.TopicHandler {
 func (rt *eventRoute[E]) consume(ctx context.Context, d transport.Delivery) {
 	b := rt.bus
 	env := d.Envelope()
-	var e E
-	if err := b.admit(rt.t, env, &e); err != nil {
-		b.settle(ctx, d, rt.t, err)
+	if len(rt.handlers) == 0 {
+		b.settle(ctx, nil, d, rt.t, b.admit(rt.t, env, new(E)))
 		return
 	}
+	// Decoded in place into the first handler's call: no value of its own to
+	// allocate. The others get a copy of it as decoded.
+	var zero E
+	first := newCall[E, struct{}](ctx, &rt.handlers[0].meta, zero)
+	if err := b.admit(rt.t, env, &first.body); err != nil {
+		b.settle(ctx, nil, d, rt.t, err)
+		return
+	}
+	e := first.body
 	var errs []error
-	for _, eh := range rt.handlers {
-		c := newCall[E, struct{}](ctx, &eh.meta, e)
+	var sctx context.Context
+	for i, eh := range rt.handlers {
+		c := first
+		if i > 0 {
+			c = newCall[E, struct{}](ctx, &eh.meta, e)
+		}
 		c.env, c.filled, c.delivered = *env, true, true
 		if err := b.guard(func() error { return eh.deliver.Handle(c, c) }); err != nil {
 			if len(rt.handlers) > 1 { // say which one failed
@@ -392,8 +405,9 @@ func (rt *eventRoute[E]) consume(ctx context.Context, d transport.Delivery) {
 			}
 			errs = append(errs, err)
 		}
+		sctx = detached[E, struct{}]{c}
 	}
-	b.settle(ctx, d, rt.t, joinErrors(errs))
+	b.settle(ctx, sctx, d, rt.t, joinErrors(errs))
 }
 
 // joinErrors joins errs, keeping a lone error as it is so its code and

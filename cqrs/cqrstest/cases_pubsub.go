@@ -33,6 +33,16 @@ func ack(c *collector, instance string) func(context.Context, transport.Delivery
 	}
 }
 
+// scribble overwrites every field of env and every byte of its payload, as
+// a caller that reuses an envelope once Publish returned does.
+func scribble(env *transport.Envelope) {
+	p := env.Payload
+	for i := range p {
+		p[i] = '#'
+	}
+	*env = transport.Envelope{ID: "scribbled", Name: "Scribbled", Kind: transport.KindQuery, Attempt: 99, Payload: p}
+}
+
 func testPublishSubscribe(t *testing.T, h *harness) {
 	tr := h.connect(t)
 	count := n(100, 20)
@@ -50,6 +60,7 @@ func testPublishSubscribe(t *testing.T, h *harness) {
 		e := keyed(k)
 		sent[e.ID] = e.Clone()
 		h.publish(pub, eventTopic, e)
+		scribble(e) // Publish keeps nothing of env: the bus reuses it
 	}
 	h.eventually(func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= count },
 		func() string { mu.Lock(); defer mu.Unlock(); return fmt.Sprintf("%d of %d delivered", len(got), count) })

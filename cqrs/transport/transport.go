@@ -13,7 +13,8 @@ import (
 //     truth: one wrapping cqrs.ErrOutcomeUnknown means the message was handed
 //     over and its acknowledgement lost (it may be stored); any other error
 //     means it was not stored and will never be sent later (no reconnect
-//     buffer may hold it).
+//     buffer may hold it). It keeps nothing of env once it returns: the
+//     caller may reuse the envelope and its payload (the bus does).
 //   - Subscribe joins a consumer group (the service) as one instance. Every
 //     group gets each message of its topics once; within a group one instance
 //     gets it. The transport sets Envelope.Attempt from the broker's delivery

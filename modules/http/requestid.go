@@ -3,9 +3,9 @@ package httpmod
 import (
 	"context"
 	"crypto/rand"
-	"fmt"
 	"net/http"
 	"os"
+	"strconv"
 	"sync/atomic"
 
 	"github.com/go-chi/chi/v5/middleware"
@@ -34,11 +34,22 @@ func newRequestIDs(instance string) *requestIDs {
 	return &requestIDs{prefix: instance + "/" + rand.Text()[:10]}
 }
 
+// next is the next id: fmt.Sprintf("%s-%06d", prefix, n) in one allocation.
+func (ids *requestIDs) next() string {
+	var buf [96]byte
+	b := append(append(buf[:0], ids.prefix...), '-')
+	n := ids.n.Add(1)
+	for p := uint64(100000); p > 1 && n < p; p /= 10 {
+		b = append(b, '0')
+	}
+	return string(strconv.AppendUint(b, n, 10))
+}
+
 func (ids *requestIDs) handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get(middleware.RequestIDHeader)
 		if id == "" {
-			id = fmt.Sprintf("%s-%06d", ids.prefix, ids.n.Add(1))
+			id = ids.next()
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), middleware.RequestIDKey, id)))
 	})

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/catga-go/catga/internal/lazyctx"
 )
 
 // handlerTimeout gives the request's context a deadline d, below the
@@ -16,9 +18,14 @@ import (
 func handlerTimeout(d time.Duration) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ctx, cancel := context.WithTimeout(r.Context(), d)
-			defer cancel()
-			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+			// Its timer is made only if something waits on the context:
+			// most handlers answer from memory and never do.
+			ctx := lazyctx.WithDeadline(r.Context(), time.Now().Add(d))
+			defer ctx.Cancel()
+			ww, ok := w.(middleware.WrapResponseWriter) // AccessLog's, outside: one to count both
+			if !ok {
+				ww = middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+			}
 			r = r.WithContext(ctx)
 			next.ServeHTTP(ww, r)
 			if ww.Status() == 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {

@@ -1,0 +1,148 @@
+// Package lazyctx is a context deadline whose timer is made only when it
+// is needed.
+//
+// context.WithTimeout costs a context, a timer and, under a cancellable
+// parent, a place in the parent's children: about seven allocations each
+// time, measured on the HTTP create-order path, where every request and
+// every handler run set one and almost none waited on it. A Bound keeps
+// only the time; the context.WithDeadline it stands for is made on the
+// first Done, or once the deadline has passed, and from then on every
+// method reads through it. So a caller that never waits pays one mutex
+// and no timer, and one that waits gets exactly what context.WithDeadline
+// gives (Err, Done, context.Cause and the cancellation of derived contexts
+// included).
+//
+// Hand-written rather than a library: it is the standard library's own
+// context, deferred; no maintained package does that.
+package lazyctx
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Bound is a deadline to put on a parent context, lazily. Its zero value
+// is no bound. It is safe for concurrent use.
+type Bound struct {
+	mu       sync.Mutex
+	at       time.Time       // zero: no bound
+	canceled bool            // Cancel was called
+	ctx      context.Context // context.WithDeadline(parent, at), once made
+	cancel   context.CancelFunc
+}
+
+// Set bounds at at, unless a bound is set already (it reports false then:
+// a second bound nests as a context of its own).
+func (b *Bound) Set(at time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.at.IsZero() {
+		return false
+	}
+	b.at, b.canceled = at, false
+	return true
+}
+
+// Clear lifts the bound, stopping its timer: the parent reads as itself
+// again. For a context that outlives its bound.
+func (b *Bound) Clear() {
+	b.mu.Lock()
+	cancel := b.cancel
+	b.at, b.canceled, b.ctx, b.cancel = time.Time{}, false, nil, nil
+	b.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+}
+
+// Cancel ends the bounded context, as a WithDeadline's cancel does: it is
+// done, its error context.Canceled (unless it ended before).
+func (b *Bound) Cancel() {
+	b.mu.Lock()
+	b.canceled = true
+	cancel := b.cancel
+	b.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+}
+
+// Deadline is the bound's time; zero without one.
+func (b *Bound) Deadline() time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.at
+}
+
+// Context is the bounded context of parent. It is nil without a bound, and
+// nil while the bound has neither passed nor been canceled unless need
+// (someone waits on it: it is made then).
+func (b *Bound) Context(parent context.Context, need bool) context.Context {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ctx == nil && !b.at.IsZero() && (need || b.canceled || !time.Now().Before(b.at)) {
+		b.ctx, b.cancel = context.WithDeadline(parent, b.at)
+		if b.canceled {
+			b.cancel()
+		}
+	}
+	return b.ctx
+}
+
+// Ctx is Parent bounded by Bound, lazily: what WithDeadline returns, and
+// a struct to embed in a type that is a context (it then needs no
+// allocation of its own).
+type Ctx struct {
+	Parent context.Context
+	Bound  Bound
+}
+
+// WithDeadline is context.WithDeadline(parent, at) with its timer made
+// lazily. Call Cancel when the work is done, as with a CancelFunc.
+func WithDeadline(parent context.Context, at time.Time) *Ctx {
+	c := &Ctx{Parent: parent}
+	c.Bound.at = at
+	return c
+}
+
+// Cancel ends c and stops its timer.
+func (c *Ctx) Cancel() { c.Bound.Cancel() }
+
+// Deadline is the earlier of the parent's and c's own.
+func (c *Ctx) Deadline() (time.Time, bool) {
+	at := c.Bound.Deadline()
+	pd, ok := c.Parent.Deadline()
+	if at.IsZero() || ok && pd.Before(at) {
+		return pd, ok
+	}
+	return at, true
+}
+
+// Done makes the bounded context.
+func (c *Ctx) Done() <-chan struct{} {
+	if ctx := c.Bound.Context(c.Parent, true); ctx != nil {
+		return ctx.Done()
+	}
+	return c.Parent.Done() // no bound
+}
+
+// Err is nil until the deadline passes, c is canceled or its parent ends.
+func (c *Ctx) Err() error {
+	if ctx := c.Bound.Context(c.Parent, false); ctx != nil {
+		return ctx.Err()
+	}
+	return c.Parent.Err()
+}
+
+// Value reads through the bounded context once it is made, so a context
+// derived from c finds the cancellation it hangs on (and context.Cause
+// the cause).
+func (c *Ctx) Value(key any) any {
+	if ctx := c.Bound.Context(c.Parent, false); ctx != nil {
+		return ctx.Value(key)
+	}
+	return c.Parent.Value(key)
+}
+
+var _ context.Context = (*Ctx)(nil)
