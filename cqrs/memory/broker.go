@@ -106,6 +106,12 @@ func (q *queue) pop() (*item, bool) {
 type item struct {
 	env     transport.Envelope // the queue's own copy
 	attempt int
+	// first is the item's first delivery, made with it: most messages are
+	// delivered once, and then cost no allocation of their own. A later
+	// delivery (a redelivery, or one after a give-back) is a new one, so a
+	// handler that kept an old one settles nothing new with it.
+	first     delivery
+	firstUsed bool
 }
 
 // newItem is a first delivery of a copy of env that shares nothing mutable

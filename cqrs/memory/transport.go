@@ -289,7 +289,12 @@ func (s *subscription) giveBack(q *queue, it *item) {
 }
 
 func (s *subscription) deliver(q *queue, it *item, h transport.DeliveryHandler) {
-	d := &delivery{b: s.t.broker, q: q, it: it, env: it.env} // each delivery sees its own headers
+	d := &it.first
+	if it.firstUsed {
+		d = &delivery{}
+	}
+	it.firstUsed = true
+	d.b, d.q, d.it, d.env = s.t.broker, q, it, it.env // each delivery sees its own headers
 	d.env.Attempt = it.attempt
 	h.HandleDelivery(s.h.Context(), d)
 	if d.settled.CompareAndSwap(false, true) {

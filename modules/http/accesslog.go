@@ -40,8 +40,11 @@ func AccessLog(log *zap.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
-			note := &errNote{}
-			r = r.WithContext(context.WithValue(r.Context(), errNoteKey{}, note))
+			note, ok := r.Context().Value(errNoteKey{}).(*errNote) // the server's request has one
+			if !ok {
+				note = &errNote{}
+				r = r.WithContext(context.WithValue(r.Context(), errNoteKey{}, note))
+			}
 			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 			next.ServeHTTP(ww, r)
 			status := ww.Status()

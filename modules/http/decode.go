@@ -1,12 +1,13 @@
 package httpmod
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
+	"sync"
 
 	"github.com/go-chi/chi/v5/middleware"
 
@@ -16,33 +17,42 @@ import (
 // Decode reads the JSON body of r into a T. A body that is empty, not JSON,
 // of the wrong shape or followed by more data is a 400 RequestError; a body
 // over the limit is a 413 one. Missing fields are the message's Validate's
-// business (422).
+// business (422). It reads the whole body first, into a reused buffer,
+// then decodes it with json.Unmarshal: the body's size is bounded by the
+// server's BodyLimit (HTTP_MAX_BODY_BYTES); a handler served elsewhere
+// bounds its own (http.MaxBytesReader).
 func Decode[T any](r *http.Request) (T, error) {
 	var v T
-	dec := json.NewDecoder(r.Body)
-	err := dec.Decode(&v)
+	buf := bodies.Get().(*bytes.Buffer)
+	defer putBody(buf)
+	buf.Reset()
+	_, err := buf.ReadFrom(r.Body)
 	if err == nil {
-		// Only whitespace may follow the value; reading it may also hit
-		// the body limit, which must stay a 413.
-		if _, terr := dec.Token(); terr != io.EOF {
-			err = terr
-			if err == nil {
-				err = errors.New("more data after the JSON value")
-			}
+		if len(bytes.TrimLeft(buf.Bytes(), " \t\r\n")) == 0 {
+			return v, &RequestError{Status: http.StatusBadRequest, Code: CodeMalformed, Err: errors.New("request body is empty; want JSON")}
+		}
+		if err = json.Unmarshal(buf.Bytes(), &v); err == nil {
+			return v, nil
 		}
 	}
-	if err == nil {
-		return v, nil
-	}
 	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
+	if errors.As(err, &tooBig) {
 		return v, &RequestError{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge,
 			Err: fmt.Errorf("request body over the %d byte limit", tooBig.Limit)}
-	case errors.Is(err, io.EOF):
-		return v, &RequestError{Status: http.StatusBadRequest, Code: CodeMalformed, Err: errors.New("request body is empty; want JSON")}
 	}
 	return v, &RequestError{Status: http.StatusBadRequest, Code: CodeMalformed, Err: fmt.Errorf("malformed JSON body: %w", err)}
+}
+
+// bodies are Decode's read buffers; one that grew past maxPooledBody is
+// left to the collector, so the pool holds no large body for long.
+var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledBody = 64 << 10
+
+func putBody(b *bytes.Buffer) {
+	if b.Cap() <= maxPooledBody {
+		bodies.Put(b)
+	}
 }
 
 // WriteJSON writes v as JSON with status.

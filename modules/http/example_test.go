@@ -68,7 +68,7 @@ func Example() {
 	// Output:
 	// 201 {"id":"o-c1"}
 	// 422 {"type":"about:blank","title":"Unprocessable Entity","status":422,"detail":"invalid PlaceOrder: customer_id is required","instance":"/orders","code":"invalid","request_id":"req-1"}
-	// 400 {"type":"about:blank","title":"Bad Request","status":400,"detail":"malformed JSON body: unexpected EOF","instance":"/orders","code":"malformed","request_id":"req-1"}
+	// 400 {"type":"about:blank","title":"Bad Request","status":400,"detail":"malformed JSON body: unexpected end of JSON input","instance":"/orders","code":"malformed","request_id":"req-1"}
 }
 
 // Query builds the query from the request; a handler's not_found is a 404.

@@ -1,7 +1,6 @@
 package httpmod
 
 import (
-	"context"
 	"crypto/rand"
 	"net/http"
 	"os"
@@ -9,6 +8,8 @@ import (
 	"sync/atomic"
 
 	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/catga-go/catga/internal/lazyctx"
 )
 
 // requestIDs gives each request without an X-Request-Id one of the form
@@ -51,6 +52,6 @@ func (ids *requestIDs) handler(next http.Handler) http.Handler {
 		if id == "" {
 			id = ids.next()
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), middleware.RequestIDKey, id)))
+		next.ServeHTTP(w, r.WithContext(&request{Ctx: lazyctx.Ctx{Parent: r.Context()}, id: id}))
 	})
 }

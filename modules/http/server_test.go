@@ -310,3 +310,19 @@ func TestRouter_AddsRoutesLikeMount(t *testing.T) {
 		t.Errorf("GET /direct: got %d, want %d", got, http.StatusTeapot)
 	}
 }
+
+// AccessLog used on its own, outside the server, keeps its own error note.
+func TestAccessLog_AloneCarriesTheCause(t *testing.T) {
+	core, logs := observer.New(zapcore.DebugLevel)
+	h := httpmod.AccessLog(zap.New(core))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httpmod.WriteError(w, r, errors.New("disk on fire"))
+	}))
+	do(t, h, httptest.NewRequest(http.MethodGet, "/route", nil))
+	entries := logs.FilterMessage("http request").AllUntimed()
+	if len(entries) != 1 {
+		t.Fatalf("%d access log lines, want 1", len(entries))
+	}
+	if got := entries[0].ContextMap()["error"]; got != "disk on fire" {
+		t.Errorf("error field: %v, want the handler's cause", got)
+	}
+}

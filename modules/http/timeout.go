@@ -19,14 +19,23 @@ func handlerTimeout(d time.Duration) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			// Its timer is made only if something waits on the context:
-			// most handlers answer from memory and never do.
-			ctx := lazyctx.WithDeadline(r.Context(), time.Now().Add(d))
-			defer ctx.Cancel()
+			// most handlers answer from memory and never do. The server's
+			// request context takes the deadline in place (lifted when the
+			// handler returns); any other gets a context of its own.
+			at := time.Now().Add(d)
+			var ctx context.Context
+			if rc, ok := r.Context().(*request); ok && rc.Bound.Set(at) {
+				defer rc.Bound.Clear()
+				ctx = rc
+			} else {
+				lc := lazyctx.WithDeadline(r.Context(), at)
+				defer lc.Cancel()
+				ctx, r = lc, r.WithContext(lc)
+			}
 			ww, ok := w.(middleware.WrapResponseWriter) // AccessLog's, outside: one to count both
 			if !ok {
 				ww = middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 			}
-			r = r.WithContext(ctx)
 			next.ServeHTTP(ww, r)
 			if ww.Status() == 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				WriteError(ww, r, ctx.Err())

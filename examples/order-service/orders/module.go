@@ -51,11 +51,16 @@ func NewStore(p StoreParams) Store {
 	return NewMemoryStore()
 }
 
+// Created is the answer to POST /orders: {"id": "..."}.
+type Created struct {
+	ID OrderID `json:"id"`
+}
+
 // NewRoutes serves POST /orders, GET /orders/{id} and GET /orders?status=.
 func NewRoutes(bus *cqrs.Bus) httpmod.MountFunc {
 	return func(r chi.Router) {
 		r.Post("/orders", httpmod.Command[CreateOrder, OrderID](bus, http.StatusCreated,
-			func(id OrderID) any { return map[string]OrderID{"id": id} }))
+			func(id OrderID) any { return Created{ID: id} }))
 		r.Get("/orders/{id}", httpmod.Query[GetOrder, Order](bus, func(r *http.Request) (GetOrder, error) {
 			return GetOrder{ID: OrderID(chi.URLParam(r, "id"))}, nil
 		}))
