@@ -53,10 +53,15 @@ image:
 deploy-validate:
 	cd deploy && $(GO) test -count=1 ./...
 
-## bench: every side-by-side comparison (bench/), 6 runs each for benchstat,
-## into bench/results.txt, and the ratio table into bench/ratios.md
+## bench: every side-by-side comparison (bench/), 6 rounds for benchstat,
+## into bench/results.txt, and the ratio table into bench/ratios.md. Each
+## round runs every contender once, one after the other (go test -count 6
+## would run one contender 6 times, then the next): a contender's runs and
+## its rival's are interleaved, so a drift of the machine lands on both.
+BENCH_ROUNDS ?= 6
 bench: deps
-	cd bench && $(GO) test -run '^$$' -bench . -benchmem -count 6 -timeout 60m | tee results.txt
+	cd bench && $(GO) test -c -o bench.test . && : > results.txt && \
+	for i in $$(seq $(BENCH_ROUNDS)); do ./bench.test -test.run '^$$' -test.bench . -test.benchmem -test.count 1 -test.timeout 60m | tee -a results.txt; done
 	cd bench && $(GO) run ./cmd/ratios < results.txt | tee ratios.md
 
 ## bench-quick: the same, one short run each (under five minutes)
