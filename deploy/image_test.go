@@ -203,3 +203,67 @@ func readTarFile(t *testing.T, path, name string) []byte {
 		}
 	}
 }
+
+// A program's image (NATS, Redis built here): its files under their paths
+// with every parent directory, its modes, the user's own data directory,
+// and the config asked for.
+func TestImage_ProgramHoldsItsFilesAndParents(t *testing.T) {
+	dir := t.TempDir()
+	bin, lib := filepath.Join(dir, "redis-server"), filepath.Join(dir, "libc.so.6")
+	for _, f := range []string{bin, lib} {
+		if err := os.WriteFile(f, []byte("#!not-really"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	img, err := image.BuildProgram(image.Program{Name: "redis", Version: "dev",
+		Files:      map[string]string{"usr/bin/redis-server": bin, "lib/x86_64-linux-gnu/libc.so.6": lib},
+		Entrypoint: []string{"/usr/bin/redis-server"}, Env: []string{"PATH=/usr/bin"}, Ports: []string{"6379/tcp"},
+		User: "999:999", Dirs: []string{"data"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := cf.Config; c.User != "999:999" || !slices.Equal(c.Entrypoint, []string{"/usr/bin/redis-server"}) || !slices.Equal(c.Env, []string{"PATH=/usr/bin"}) {
+		t.Errorf("config user %q entrypoint %v env %v", c.User, c.Entrypoint, c.Env)
+	}
+	if _, ok := cf.Config.ExposedPorts["6379/tcp"]; !ok {
+		t.Errorf("exposed ports %v, want 6379/tcp", cf.Config.ExposedPorts)
+	}
+	layers, _ := img.Layers()
+	rc, _ := layers[0].Uncompressed()
+	defer rc.Close()
+	type entry struct {
+		mode     int64
+		uid, gid int
+		dir      bool
+	}
+	found := map[string]entry{}
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		found[strings.TrimSuffix(h.Name, "/")] = entry{h.Mode, h.Uid, h.Gid, h.Typeflag == tar.TypeDir}
+	}
+	for _, d := range []string{"usr", "usr/bin", "lib", "lib/x86_64-linux-gnu", "tmp"} {
+		if !found[d].dir {
+			t.Errorf("no directory %s in the layer (%v)", d, found)
+		}
+	}
+	if e := found["usr/bin/redis-server"]; e.mode&0o111 == 0 || e.dir {
+		t.Errorf("usr/bin/redis-server %+v, want an executable file", e)
+	}
+	if e := found["data"]; !e.dir || e.uid != 999 || e.gid != 999 {
+		t.Errorf("data %+v, want a directory of 999:999", e)
+	}
+	if _, err := image.BuildProgram(image.Program{Name: "x", User: "nobody"}); err == nil || !strings.Contains(err.Error(), `"nobody"`) {
+		t.Errorf("user nobody: %v, want an error naming it", err)
+	}
+}

@@ -8,6 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -67,6 +70,36 @@ func Build(s Spec) (v1.Image, error) {
 	if pem, err := os.ReadFile(ca); err == nil {
 		files = append(files, file{name: "etc/ssl/certs/ca-certificates.crt", mode: 0o644, data: pem})
 	}
+	return assemble(files, s.Created, func(c *v1.Config) {
+		c.User = User
+		c.Entrypoint = []string{"/" + s.Service}
+		c.ExposedPorts = map[string]struct{}{Port: {}, AdminPort: {}}
+		c.Env = []string{"HTTP_ADDR=:8080", "CATGA_SERVICE=" + s.Service}
+		c.Labels = labels(s.Service, s.Version, s.Revision, s.Created)
+	})
+}
+
+// labels are the OCI labels of an image: title, source, version, licenses,
+// and revision and created when known.
+func labels(title, version, revision string, created time.Time) map[string]string {
+	l := map[string]string{
+		"org.opencontainers.image.title":    title,
+		"org.opencontainers.image.source":   "https://github.com/catga-go/catga",
+		"org.opencontainers.image.version":  version,
+		"org.opencontainers.image.licenses": License,
+	}
+	if revision != "" {
+		l["org.opencontainers.image.revision"] = revision
+	}
+	if !created.IsZero() {
+		l["org.opencontainers.image.created"] = created.UTC().Format(time.RFC3339)
+	}
+	return l
+}
+
+// assemble makes an image of one layer holding files, with no base
+// image, its config set by config.
+func assemble(files []file, created time.Time, config func(*v1.Config)) (v1.Image, error) {
 	layerTar, err := tarOf(files)
 	if err != nil {
 		return nil, err
@@ -90,27 +123,106 @@ func Build(s Spec) (v1.Image, error) {
 	cf = cf.DeepCopy()
 	cf.Architecture, cf.OS = runtime.GOARCH, "linux"
 	cf.Created = v1.Time{Time: time.Unix(0, 0).UTC()}
-	if !s.Created.IsZero() {
-		cf.Created = v1.Time{Time: s.Created.UTC()}
+	if !created.IsZero() {
+		cf.Created = v1.Time{Time: created.UTC()}
 	}
-	cf.Config.User = User
-	cf.Config.Entrypoint = []string{"/" + s.Service}
-	cf.Config.ExposedPorts = map[string]struct{}{Port: {}, AdminPort: {}}
-	cf.Config.Env = []string{"HTTP_ADDR=:8080", "CATGA_SERVICE=" + s.Service}
 	cf.Config.WorkingDir = "/"
-	cf.Config.Labels = map[string]string{
-		"org.opencontainers.image.title":    s.Service,
-		"org.opencontainers.image.source":   "https://github.com/catga-go/catga",
-		"org.opencontainers.image.version":  s.Version,
-		"org.opencontainers.image.licenses": License,
-	}
-	if s.Revision != "" {
-		cf.Config.Labels["org.opencontainers.image.revision"] = s.Revision
-	}
-	if !s.Created.IsZero() {
-		cf.Config.Labels["org.opencontainers.image.created"] = s.Created.UTC().Format(time.RFC3339)
-	}
+	config(&cf.Config)
 	return mutate.ConfigFile(img, cf)
+}
+
+// Program is the image of a server that is not ours, built here from files
+// on this host with no base image: NATS and Redis, for the image test and
+// a cluster on a machine that reaches no registry (make image-test, make
+// k8s-e2e).
+type Program struct {
+	Name    string // the image's title
+	Version string // the version label
+	// Files are the image's files: the path in the image (no leading
+	// slash) to the file on this host, read through symlinks, its mode kept.
+	Files      map[string]string
+	Entrypoint []string
+	Env        []string
+	Ports      []string // exposed, as "4222/tcp"
+	User       string   // "uid:gid"
+	// Dirs are empty directories owned by User, e.g. "data".
+	Dirs    []string
+	Created time.Time
+}
+
+// BuildProgram returns the image of p.
+func BuildProgram(p Program) (v1.Image, error) {
+	uid, gid, err := ids(p.User)
+	if err != nil {
+		return nil, fmt.Errorf("image: %s: %w", p.Name, err)
+	}
+	files := []file{
+		{name: "etc/passwd", mode: 0o644, data: []byte(fmt.Sprintf("root:x:0:0:root:/root:/sbin/nologin\n%s:x:%d:%d:%s:/data:/sbin/nologin\n", p.Name, uid, gid, p.Name))},
+		{name: "etc/group", mode: 0o644, data: []byte(fmt.Sprintf("root:x:0:\n%s:x:%d:\n", p.Name, gid))},
+		{name: "tmp/", mode: 0o1777, dir: true},
+	}
+	for _, d := range p.Dirs {
+		files = append(files, file{name: strings.Trim(d, "/") + "/", mode: 0o755, dir: true, uid: uid, gid: gid})
+	}
+	paths := make([]string, 0, len(p.Files))
+	for path := range p.Files {
+		paths = append(paths, path)
+	}
+	sort.Strings(paths) // the same layer for the same files
+	for _, path := range paths {
+		src := p.Files[path]
+		data, err := os.ReadFile(src)
+		if err != nil {
+			return nil, fmt.Errorf("image: %s: %w", p.Name, err)
+		}
+		st, err := os.Stat(src)
+		if err != nil {
+			return nil, fmt.Errorf("image: %s: %w", p.Name, err)
+		}
+		files = append(files, file{name: strings.TrimPrefix(path, "/"), mode: int64(st.Mode().Perm()), data: data})
+	}
+	ports := map[string]struct{}{}
+	for _, port := range p.Ports {
+		ports[port] = struct{}{}
+	}
+	return assemble(withParents(files), p.Created, func(c *v1.Config) {
+		c.User, c.Entrypoint, c.Env, c.ExposedPorts = p.User, p.Entrypoint, p.Env, ports
+		c.Labels = labels(p.Name, p.Version, "", p.Created)
+	})
+}
+
+// ids parses "uid:gid".
+func ids(user string) (uid, gid int, err error) {
+	u, g, ok := strings.Cut(user, ":")
+	if ok {
+		uid, err = strconv.Atoi(u)
+	}
+	if ok && err == nil {
+		gid, err = strconv.Atoi(g)
+	}
+	if !ok || err != nil || uid < 0 || gid < 0 {
+		return 0, 0, fmt.Errorf("user %q: want uid:gid, numbers", user)
+	}
+	return uid, gid, nil
+}
+
+// withParents adds the directories files lie in that no entry makes, so
+// that every path in the layer has its parents (root's, 0755), in order.
+func withParents(files []file) []file {
+	have := map[string]bool{}
+	for _, f := range files {
+		have[strings.TrimSuffix(f.name, "/")] = true
+	}
+	var out []file
+	for _, f := range files {
+		var parents []file
+		for d := filepath.Dir(strings.TrimSuffix(f.name, "/")); d != "." && d != "/" && !have[d]; d = filepath.Dir(d) {
+			have[d] = true
+			parents = append([]file{{name: d + "/", mode: 0o755, dir: true}}, parents...)
+		}
+		out = append(append(out, parents...), f)
+	}
+	return out
 }
 
 // WriteDockerArchive writes img to path as a docker-archive tarball (the
@@ -150,18 +262,22 @@ func WriteOCILayout(dir, ref string, img v1.Image) error {
 }
 
 type file struct {
-	name string
-	mode int64
-	data []byte
-	dir  bool
-	uid  int
+	name     string
+	mode     int64
+	data     []byte
+	dir      bool
+	uid, gid int // gid: uid's when zero
 }
 
 func tarOf(files []file) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, f := range files {
-		h := &tar.Header{Name: f.name, Mode: f.mode, Uid: f.uid, Gid: f.uid, ModTime: time.Unix(0, 0), Typeflag: tar.TypeReg, Size: int64(len(f.data))}
+		gid := f.gid
+		if gid == 0 {
+			gid = f.uid
+		}
+		h := &tar.Header{Name: f.name, Mode: f.mode, Uid: f.uid, Gid: gid, ModTime: time.Unix(0, 0), Typeflag: tar.TypeReg, Size: int64(len(f.data))}
 		if f.dir {
 			h.Typeflag, h.Size = tar.TypeDir, 0
 		}

@@ -19,11 +19,22 @@ import (
 	"strings"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/catga-go/catga/deploy/image"
 )
 
 // Services are the example's binaries, under examples/order-service/cmd.
 var Services = []string{"order-service", "inventory-service", "payment-service", "shipping-service", "monolith"}
+
+// Infra are the servers the manifests run beside the services, built here
+// with no base image when asked for by name (-services ...,nats,redis):
+// nats-server from the module this one requires, redis-server and
+// redis-cli (the readiness probe's) from this host with the libraries
+// they load. For a machine that reaches no registry: the image test and
+// the cluster of make k8s-e2e. Elsewhere the manifests' nats and redis
+// images are the ones to run.
+var Infra = map[string]func(o options, bin string) (image.Program, error){"nats": natsProgram, "redis": redisProgram}
 
 func main() {
 	o := options{}
@@ -93,6 +104,20 @@ func run(o options) error {
 	}
 	defer os.RemoveAll(bin)
 	for _, s := range o.services {
+		if infra, ok := Infra[s]; ok {
+			p, err := infra(o, bin)
+			if err != nil {
+				return fmt.Errorf("build %s: %w", s, err)
+			}
+			img, err := image.BuildProgram(p)
+			if err != nil {
+				return err
+			}
+			if err := write(o, s, img); err != nil {
+				return err
+			}
+			continue
+		}
 		binary := filepath.Join(bin, s)
 		cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", binary, "./cmd/"+s)
 		cmd.Dir, cmd.Stdout, cmd.Stderr = o.src, os.Stdout, os.Stderr
@@ -104,15 +129,90 @@ func run(o options) error {
 		if err != nil {
 			return err
 		}
-		ref := "catga/" + s + ":" + o.tag
-		archive, layout := filepath.Join(o.out, s+".docker-archive.tar"), filepath.Join(o.out, s+".oci")
-		if err := image.WriteDockerArchive(archive, ref, img); err != nil {
+		if err := write(o, s, img); err != nil {
 			return err
 		}
-		if err := image.WriteOCILayout(layout, ref, img); err != nil {
-			return err
-		}
-		fmt.Printf("wrote %s and %s (%s)\n", archive, layout, ref)
 	}
 	return nil
+}
+
+// write writes img as catga/<s>:<tag>, a docker-archive and an OCI layout.
+func write(o options, s string, img v1.Image) error {
+	ref := "catga/" + s + ":" + o.tag
+	archive, layout := filepath.Join(o.out, s+".docker-archive.tar"), filepath.Join(o.out, s+".oci")
+	if err := image.WriteDockerArchive(archive, ref, img); err != nil {
+		return err
+	}
+	if err := image.WriteOCILayout(layout, ref, img); err != nil {
+		return err
+	}
+	fmt.Printf("wrote %s and %s (%s)\n", archive, layout, ref)
+	return nil
+}
+
+// natsProgram is nats-server, built static from the module this one
+// requires, run as the manifests run it (uid 1000, -c /etc/nats/nats.conf).
+func natsProgram(o options, bin string) (image.Program, error) {
+	binary := filepath.Join(bin, "nats-server")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", binary, "github.com/nats-io/nats-server/v2")
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	if err := cmd.Run(); err != nil {
+		return image.Program{}, err
+	}
+	return image.Program{Name: "nats", Version: o.tag, Files: map[string]string{"nats-server": binary},
+		Entrypoint: []string{"/nats-server"}, Ports: []string{"4222/tcp", "6222/tcp", "8222/tcp"},
+		User: "1000:1000", Dirs: []string{"data"}, Created: o.created}, nil
+}
+
+// redisProgram is this host's redis-server and redis-cli with the shared
+// libraries ldd says they load, run as the manifests run it (uid 999).
+func redisProgram(o options, _ string) (image.Program, error) {
+	files := map[string]string{}
+	for _, name := range []string{"redis-server", "redis-cli"} {
+		path, err := exec.LookPath(name)
+		if err != nil {
+			return image.Program{}, fmt.Errorf("%s is not installed here (make deps installs it): %w", name, err)
+		}
+		files["usr/bin/"+name] = path
+		libs, err := sharedLibraries(path)
+		if err != nil {
+			return image.Program{}, err
+		}
+		for _, lib := range libs {
+			files[strings.TrimPrefix(lib, "/")] = lib
+		}
+	}
+	return image.Program{Name: "redis", Version: o.tag, Files: files,
+		// Protected mode off, as the official image builds it: without it
+		// a server with no password refuses every client not on loopback,
+		// and the services reach it as redis:6379.
+		Entrypoint: []string{"/usr/bin/redis-server", "--protected-mode", "no"}, Env: []string{"PATH=/usr/bin"}, Ports: []string{"6379/tcp"},
+		User: "999:999", Dirs: []string{"data"}, Created: o.created}, nil
+}
+
+// sharedLibraries are the files ldd says binary loads, the dynamic loader
+// included (the vDSO is the kernel's).
+func sharedLibraries(binary string) ([]string, error) {
+	out, err := exec.Command("ldd", binary).Output()
+	if err != nil {
+		return nil, fmt.Errorf("ldd %s: %w", binary, err)
+	}
+	return parseLDD(string(out)), nil
+}
+
+// parseLDD reads ldd's lines: "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6
+// (0x...)" and "/lib64/ld-linux-x86-64.so.2 (0x...)".
+func parseLDD(out string) []string {
+	var libs []string
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 3 && f[1] == "=>" && strings.HasPrefix(f[2], "/"):
+			libs = append(libs, f[2])
+		case len(f) >= 1 && strings.HasPrefix(f[0], "/"):
+			libs = append(libs, f[0])
+		}
+	}
+	return libs
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,5 +103,18 @@ func TestCreatedAtAndRevision(t *testing.T) {
 		if r := gitRevision("."); len(r) != 40 {
 			t.Errorf("revision in this checkout %q, want its commit", r)
 		}
+	}
+}
+
+func TestParseLDD_LibrariesAndTheLoader(t *testing.T) {
+	out := "\tlinux-vdso.so.1 (0x00007ffc)\n" +
+		"\tlibssl.so.3 => /lib/x86_64-linux-gnu/libssl.so.3 (0x00007f5a)\n" +
+		"\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f5b)\n" +
+		"\t/lib64/ld-linux-x86-64.so.2 (0x00007f5c)\n" +
+		"\tlibgone.so.1 => not found\n"
+	got := parseLDD(out)
+	want := []string{"/lib/x86_64-linux-gnu/libssl.so.3", "/lib/x86_64-linux-gnu/libc.so.6", "/lib64/ld-linux-x86-64.so.2"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("parseLDD: %q, want %q", got, want)
 	}
 }
