@@ -6,7 +6,7 @@ BENCHTIME ?= 1s
 COUNT     ?= 1
 TAG       ?= dev
 
-.PHONY: run test test-race lint build bench bench-quick bench-scale bench-micro tidy deps image image-test deploy-validate
+.PHONY: run test test-race lint build bench bench-quick bench-scale bench-micro tidy deps image image-test k8s-e2e deploy-validate
 
 ## run: the example monolith on :8080 (HTTP_ADDR overrides)
 # Built, then run by a shell that outlives it: Ctrl-C (a clean stop, exit
@@ -35,7 +35,7 @@ test-race: deps
 lint:
 	@out=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) vet ./...); done
-	cd deploy && $(GO) vet -tags imagetest .
+	cd deploy && $(GO) vet -tags imagetest . && $(GO) vet -tags k8se2e .
 
 ## build: every package, and the example binaries into bin/
 build:
@@ -59,6 +59,17 @@ image:
 image-test: deps
 	@scripts/ensure-podman
 	cd deploy && $(GO) test -tags imagetest -run TestImages -count=1 -timeout 20m -v .
+
+## k8s-e2e: a real single-node Kubernetes (scripts/k8s-build from the module
+## proxy, once; scripts/k8s-node in its own network namespace), the API
+## server's dry run of both overlays and a new service's manifests, then the
+## dev overlay with every image side-loaded: pods Ready through their
+## probes, orders through the order-service Service, a payment pod deleted
+## mid-traffic, a rolling update of order-service, the HPAs and PDBs; then
+## the node torn down leaving nothing. Not part of make test.
+k8s-e2e: deps
+	@scripts/ensure-k8s
+	cd deploy && $(GO) test -tags k8se2e -run TestKubernetes -count=1 -timeout 60m -v .
 
 ## deploy-validate: kustomize builds (deploy/ and a new service's), strict decoding, labels,
 ## probes and ports, NATS configs run in nats-server, images, Dockerfile, docs

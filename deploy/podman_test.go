@@ -212,15 +212,6 @@ func lookPath(t *testing.T, names ...string) {
 	}
 }
 
-// buildImages runs make image's program for services into dir, tagged tag.
-func buildImages(t *testing.T, dir, src, tag string, services ...string) {
-	t.Helper()
-	cmd := exec.Command("go", "run", "./cmd/image", "-out", dir, "-src", src, "-tag", tag, "-services", strings.Join(services, ","))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the images: %v\n%s", err, out)
-	}
-}
-
 // TestImages_RunUnderPodmanAsTheManifestsRunThem: NATS and Redis (images
 // built here), then the four services, each as the dev overlay runs it;
 // every /health and /ready answers; orders posted to order-service ship;

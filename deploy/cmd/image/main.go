@@ -27,14 +27,17 @@ import (
 // Services are the example's binaries, under examples/order-service/cmd.
 var Services = []string{"order-service", "inventory-service", "payment-service", "shipping-service", "monolith"}
 
-// Infra are the servers the manifests run beside the services, built here
-// with no base image when asked for by name (-services ...,nats,redis):
-// nats-server from the module this one requires, redis-server and
-// redis-cli (the readiness probe's) from this host with the libraries
-// they load. For a machine that reaches no registry: the image test and
-// the cluster of make k8s-e2e. Elsewhere the manifests' nats and redis
-// images are the ones to run.
-var Infra = map[string]func(o options, bin string) (image.Program, error){"nats": natsProgram, "redis": redisProgram}
+// Infra are the images that are not ours, built here with no base image
+// when asked for by name (-services ...,nats,redis): nats-server from the
+// module this one requires, redis-server and redis-cli (the readiness
+// probe's) from this host with the libraries they load, and for make
+// k8s-e2e's node the pod sandbox (./cmd/pause) and CoreDNS (from the
+// module proxy). For a machine that reaches no registry: the image test
+// and make k8s-e2e. Elsewhere the manifests' nats and redis images, and a
+// cluster's own pause and DNS, are the ones to run.
+var Infra = map[string]func(o options, bin string) (image.Program, error){
+	"nats": natsProgram, "redis": redisProgram, "pause": pauseProgram, "coredns": corednsProgram,
+}
 
 func main() {
 	o := options{}
@@ -154,15 +157,54 @@ func write(o options, s string, img v1.Image) error {
 // requires, run as the manifests run it (uid 1000, -c /etc/nats/nats.conf).
 func natsProgram(o options, bin string) (image.Program, error) {
 	binary := filepath.Join(bin, "nats-server")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", binary, "github.com/nats-io/nats-server/v2")
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
-	if err := cmd.Run(); err != nil {
+	if err := goBuild(binary, "github.com/nats-io/nats-server/v2"); err != nil {
 		return image.Program{}, err
 	}
 	return image.Program{Name: "nats", Version: o.tag, Files: map[string]string{"nats-server": binary},
 		Entrypoint: []string{"/nats-server"}, Ports: []string{"4222/tcp", "6222/tcp", "8222/tcp"},
 		User: "1000:1000", Dirs: []string{"data"}, Created: o.created}, nil
+}
+
+// pauseProgram is ./cmd/pause, the pod sandbox's process of make k8s-e2e's
+// cluster (containerd's sandbox_image), as registry.k8s.io/pause runs.
+func pauseProgram(o options, bin string) (image.Program, error) {
+	binary := filepath.Join(bin, "pause")
+	if err := goBuild(binary, "./cmd/pause"); err != nil {
+		return image.Program{}, err
+	}
+	return image.Program{Name: "pause", Version: o.tag, Files: map[string]string{"pause": binary},
+		Entrypoint: []string{"/pause"}, User: "65535:65535", Created: o.created}, nil
+}
+
+// corednsProgram is CoreDNS, the cluster DNS of make k8s-e2e's cluster,
+// built static from the module proxy (github.com/coredns/coredns at
+// CoreDNSVersion).
+func corednsProgram(o options, bin string) (image.Program, error) {
+	binary := filepath.Join(bin, "coredns")
+	if err := goBuild(binary, "github.com/coredns/coredns@"+CoreDNSVersion); err != nil {
+		return image.Program{}, err
+	}
+	return image.Program{Name: "coredns", Version: o.tag, Files: map[string]string{"coredns": binary},
+		Entrypoint: []string{"/coredns"}, Ports: []string{"53/udp", "53/tcp"}, User: "65532:65532", Created: o.created}, nil
+}
+
+// CoreDNSVersion is the CoreDNS make k8s-e2e's cluster runs.
+const CoreDNSVersion = "v1.15.0"
+
+// goBuild builds pkg static for linux into binary; a pkg@version is
+// built in module mode outside this module (go install's way).
+func goBuild(binary, pkg string) error {
+	args := []string{"build", "-trimpath", "-ldflags=-s -w", "-o", binary, pkg}
+	cmd := exec.Command("go", args...)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	if strings.Contains(pkg, "@") {
+		// go build pkg@version is not a thing: go install is, into GOBIN.
+		cmd = exec.Command("go", "install", "-trimpath", "-ldflags=-s -w", pkg)
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOBIN="+filepath.Dir(binary), "GOFLAGS=")
+	}
+	return cmd.Run()
 }
 
 // redisProgram is this host's redis-server and redis-cli with the shared
