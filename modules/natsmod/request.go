@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -25,18 +26,29 @@ func (t *Transport) Request(ctx context.Context, topic transport.Topic, env *tra
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, t.cfg.RequestTimeout)
-		defer cancel()
+	dl, bounded := ctx.Deadline()
+	if !bounded {
+		dl = time.Now().Add(t.cfg.RequestTimeout)
 	}
-	dl, _ := ctx.Deadline()
 	msg := &nats.Msg{Subject: t.requestSubject(topic), Header: requestHeaders(env), Data: env.Payload}
 	if st := t.status(); st != nats.CONNECTED {
 		return nil, notConnected("request", msg.Subject, st)
 	}
 	msg.Header[headerDeadline] = []string{strconv.FormatInt(dl.UnixNano(), 10)}
-	resp, err := nc.RequestMsgWithContext(ctx, msg)
+	var resp *nats.Msg
+	switch {
+	case ctx.Done() == nil:
+		// Nothing can cancel ctx (context.Background, say): nats.go's own
+		// timeout, on its pooled timers, bounds the wait to REQUEST_TIMEOUT.
+		resp, err = nc.RequestMsg(msg, time.Until(dl))
+	case !bounded:
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl)
+		defer cancel()
+		fallthrough
+	default:
+		resp, err = nc.RequestMsgWithContext(ctx, msg)
+	}
 	switch {
 	case errors.Is(err, nats.ErrReconnectBufExceeded): // no reconnect buffer: refused, not sent
 		return nil, notConnected("request", msg.Subject, nats.RECONNECTING)

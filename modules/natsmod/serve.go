@@ -13,6 +13,7 @@ import (
 	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/cqrs/transport"
 	"github.com/catga-go/catga/internal/consumer"
+	"github.com/catga-go/catga/internal/lazyctx"
 )
 
 // service is a running Serve: queue subscriptions per endpoint.
@@ -90,9 +91,11 @@ func (s *service) answer(m *nats.Msg, h transport.RequestHandler, topic transpor
 	if err == nil {
 		env.Attempt = 1
 		if ns, perr := strconv.ParseInt(m.Header.Get(headerDeadline), 10, 64); perr == nil {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithDeadline(ctx, time.Unix(0, ns))
-			defer cancel()
+			// The caller's deadline, its timer made only if the handler
+			// waits on it (most answer from memory or one query).
+			dl := lazyctx.WithDeadline(ctx, time.Unix(0, ns))
+			defer dl.Cancel()
+			ctx = dl
 		}
 		rep = h.HandleRequest(ctx, env)
 	} else {
