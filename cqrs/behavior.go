@@ -10,6 +10,7 @@ import (
 
 	"github.com/catga-go/catga/cqrs/inbox"
 	"github.com/catga-go/catga/cqrs/transport"
+	"github.com/catga-go/catga/internal/lazyctx"
 )
 
 // The shipped behaviors. Their order in the default chains, outermost first:
@@ -41,7 +42,7 @@ type DeliveryConfig struct {
 // DefaultDelivery returns the behaviors around a message from the transport,
 // followed by user.
 func DefaultDelivery(log *slog.Logger, c DeliveryConfig, user ...Behavior) []Behavior {
-	bs := []Behavior{Logging(log), Timeout(c.Timeout), Validation()}
+	bs := []Behavior{Logging(log), timeout(c.Timeout, true), Validation()}
 	if c.Idempotency != nil {
 		bs = append(bs, Idempotency(c.Idempotency, c.Service, c.IdempotencyTTL))
 	}
@@ -99,28 +100,36 @@ func Logging(log *slog.Logger) Behavior {
 }
 
 // Timeout bounds the run with d; 0 or less leaves it unbounded. A handler
-// that overruns sees its context end and its error gets CodeTimeout.
+// that overruns sees its context end and its error gets CodeTimeout. The
+// handler's context is a context of its own, ended when the run ends, as
+// context.WithTimeout's is; its timer is made only if something waits on
+// it (internal/lazyctx).
 func Timeout(d time.Duration) Behavior {
+	return timeout(d, false)
+}
+
+// timeout is Timeout; inPlace bounds the call itself (no allocation) when
+// the context is the call, and ends it when the run ends: the call is
+// then a context that is done, for whatever kept it. Only for a chain
+// whose behaviors outside it read no more than the context's values after
+// the run, as DefaultDelivery's Logging does.
+func timeout(d time.Duration, inPlace bool) Behavior {
 	return func(next Step) Step {
 		if d <= 0 {
 			return next
 		}
 		return StepFunc(func(ctx context.Context, m Message) error {
-			var err error
-			var overran bool
-			if any(ctx) == any(m) && m.bind(time.Now().Add(d)) {
-				// The context is the call: bound it in place, lazily (no
-				// timer unless someone waits on it).
-				defer m.unbind()
-				err = next.Handle(ctx, m)
-				overran = err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded)
+			at := time.Now().Add(d)
+			run := ctx
+			if inPlace && any(ctx) == any(m) && m.bind(at) {
+				defer m.end()
 			} else {
-				tctx, cancel := context.WithTimeout(ctx, d)
-				err = next.Handle(tctx, m)
-				overran = err != nil && errors.Is(tctx.Err(), context.DeadlineExceeded)
-				cancel()
+				lc := lazyctx.WithDeadline(ctx, at)
+				defer lc.Cancel()
+				run = lc
 			}
-			if overran && CodeOf(err) != CodeTimeout {
+			err := next.Handle(run, m)
+			if err != nil && errors.Is(run.Err(), context.DeadlineExceeded) && CodeOf(err) != CodeTimeout {
 				return &Error{Code: CodeTimeout, Message: fmt.Sprintf("%s: handler %s overran %v: %v", m.Topic(), m.HandlerName(), d, err), Err: err}
 			}
 			return err

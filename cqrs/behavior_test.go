@@ -148,6 +148,45 @@ func TestTimeout_BoundsTheRunOnly(t *testing.T) {
 	}
 }
 
+// A handler's context ends when its run ends, for whatever kept it: the
+// channel it took during the run is closed, Err says why, and Done asked
+// later is that same channel. With Timeout and with DefaultDelivery's
+// behaviors (which bound the call in place).
+func TestTimeout_TheKeptContextEndsWithTheRun(t *testing.T) {
+	for name, bs := range map[string][]cqrs.Behavior{
+		"Timeout":         {cqrs.Timeout(time.Hour)},
+		"DefaultDelivery": cqrs.DefaultDelivery(nil, cqrs.DeliveryConfig{Timeout: time.Hour}),
+	} {
+		var kept context.Context
+		var during <-chan struct{}
+		b := newBus(t, cqrs.Options{Dispatch: bs},
+			cqrs.HandleCommand(cqrs.CommandHandlerFunc[CreateOrder, OrderID](func(ctx context.Context, _ CreateOrder) (OrderID, error) {
+				kept, during = ctx, ctx.Done()
+				if ctx.Err() != nil {
+					return "", ctx.Err()
+				}
+				return "o", nil
+			})))
+		if _, err := cqrs.Send[OrderID](context.Background(), b, CreateOrder{Customer: "c"}); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		select {
+		case <-during:
+		default:
+			t.Errorf("%s: the Done taken during the run is open after it", name)
+		}
+		if kept.Err() == nil {
+			t.Errorf("%s: Err nil after the run, with its Done closed", name)
+		}
+		if kept.Done() != during {
+			t.Errorf("%s: Done after the run is another channel", name)
+		}
+		if _, ok := kept.Deadline(); !ok {
+			t.Errorf("%s: the deadline went away after the run", name)
+		}
+	}
+}
+
 func TestRetry_RetriesTransientNotPermanent(t *testing.T) {
 	var calls atomic.Int32
 	fail := errors.New("transient")

@@ -49,8 +49,8 @@ type Message interface {
 	validate() error
 	routeMeta() *meta
 	served() bool
-	bind(at time.Time) bool // a Timeout's bound on the call itself
-	unbind()
+	bind(at time.Time) bool // DefaultDelivery's Timeout's bound on the call itself
+	end()                   // ends the bound call: it is done from then on
 	detach(ctx context.Context) context.Context
 }
 
@@ -116,7 +116,7 @@ func (c *call[M, R]) Value(key any) any {
 }
 
 func (c *call[M, R]) bind(at time.Time) bool { return c.Bound.Set(at) }
-func (c *call[M, R]) unbind()                { c.Bound.Clear() }
+func (c *call[M, R]) end()                   { c.Bound.Cancel() }
 
 // detach is ctx without its cancellation: without an allocation when ctx
 // is the call itself.

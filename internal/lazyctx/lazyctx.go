@@ -40,20 +40,8 @@ func (b *Bound) Set(at time.Time) bool {
 	if !b.at.IsZero() {
 		return false
 	}
-	b.at, b.canceled = at, false
+	b.at = at
 	return true
-}
-
-// Clear lifts the bound, stopping its timer: the parent reads as itself
-// again. For a context that outlives its bound.
-func (b *Bound) Clear() {
-	b.mu.Lock()
-	cancel := b.cancel
-	b.at, b.canceled, b.ctx, b.cancel = time.Time{}, false, nil, nil
-	b.mu.Unlock()
-	if cancel != nil {
-		cancel()
-	}
 }
 
 // Cancel ends the bounded context, as a WithDeadline's cancel does: it is
@@ -75,20 +63,45 @@ func (b *Bound) Deadline() time.Time {
 	return b.at
 }
 
-// Context is the bounded context of parent. It is nil without a bound, and
-// nil while the bound has neither passed nor been canceled unless need
-// (someone waits on it: it is made then).
+// Context is the bounded context of parent, made when need (someone waits
+// on it) or once the bound has passed; nil without a bound, before either,
+// and after a Cancel that came first (Ended says so: nothing is made for
+// a context that ended unobserved).
 func (b *Bound) Context(parent context.Context, need bool) context.Context {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.ctx == nil && !b.at.IsZero() && (need || b.canceled || !time.Now().Before(b.at)) {
+	if b.ctx == nil && !b.at.IsZero() && !b.canceled && (need || !time.Now().Before(b.at)) {
 		b.ctx, b.cancel = context.WithDeadline(parent, b.at)
-		if b.canceled {
-			b.cancel()
-		}
 	}
 	return b.ctx
 }
+
+// Ended reports whether Cancel was called.
+func (b *Bound) Ended() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.canceled
+}
+
+// ended is the context a Cancel left when nobody had asked for Done: made
+// now, canceled at once, for a caller that needs the real thing (a
+// context derived from it, context.Cause).
+func (b *Bound) ended(parent context.Context) context.Context {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ctx == nil {
+		b.ctx, b.cancel = context.WithDeadline(parent, b.at)
+		b.cancel()
+	}
+	return b.ctx
+}
+
+// closed is the Done of a context that ended before anyone asked for it.
+var closed = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
 
 // Ctx is Parent bounded by Bound, lazily: what WithDeadline returns, and
 // a struct to embed in a type that is a context (it then needs no
@@ -119,10 +132,14 @@ func (c *Ctx) Deadline() (time.Time, bool) {
 	return at, true
 }
 
-// Done makes the bounded context.
+// Done makes the bounded context. Once c ended unobserved it is a closed
+// channel, the same every time.
 func (c *Ctx) Done() <-chan struct{} {
 	if ctx := c.Bound.Context(c.Parent, true); ctx != nil {
 		return ctx.Done()
+	}
+	if c.Bound.Ended() {
+		return closed
 	}
 	return c.Parent.Done() // no bound
 }
@@ -132,17 +149,29 @@ func (c *Ctx) Err() error {
 	if ctx := c.Bound.Context(c.Parent, false); ctx != nil {
 		return ctx.Err()
 	}
+	if c.Bound.Ended() {
+		if err := c.Parent.Err(); err != nil {
+			return err
+		}
+		return context.Canceled
+	}
 	return c.Parent.Err()
 }
 
 // Value reads through the bounded context once it is made, so a context
 // derived from c finds the cancellation it hangs on (and context.Cause
-// the cause).
+// the cause). After c ended unobserved, a value that is itself a context
+// (what context.Cause and a derived context look up) is looked up in the
+// ended context, made for it; others read the parent's at no cost.
 func (c *Ctx) Value(key any) any {
 	if ctx := c.Bound.Context(c.Parent, false); ctx != nil {
 		return ctx.Value(key)
 	}
-	return c.Parent.Value(key)
+	v := c.Parent.Value(key)
+	if _, isCtx := v.(context.Context); isCtx && c.Bound.Ended() {
+		return c.Bound.ended(c.Parent).Value(key)
+	}
+	return v
 }
 
 var _ context.Context = (*Ctx)(nil)

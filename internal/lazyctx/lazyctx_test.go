@@ -150,7 +150,7 @@ func TestWithDeadline_ConcurrentWaitersShareOneChannel(t *testing.T) {
 	<-chans[0]
 }
 
-func TestBound_SetOnceClearLiftsIt(t *testing.T) {
+func TestBound_SetOnceCancelEnds(t *testing.T) {
 	var b Bound
 	parent := context.Background()
 	if b.Context(parent, true) != nil {
@@ -166,17 +166,52 @@ func TestBound_SetOnceClearLiftsIt(t *testing.T) {
 	if ctx == nil || ctx.Err() != nil {
 		t.Fatalf("bounded context: %v", ctx)
 	}
-	b.Clear()
-	if b.Context(parent, true) != nil || !b.Deadline().IsZero() {
-		t.Error("Clear left a bound")
+	b.Cancel()
+	if !b.Ended() || !errors.Is(ctx.Err(), context.Canceled) {
+		t.Errorf("after Cancel: ended %v, Err %v; want ended and Canceled (its timer stopped)", b.Ended(), ctx.Err())
+	}
+}
+
+// A context that ended before anyone asked for Done is done for whoever
+// kept it: the same closed channel each time, Canceled, its cause too, and
+// a context derived from it ends at once; no timer was made for it.
+func TestWithDeadline_EndedUnobservedStaysDone(t *testing.T) {
+	ctx := WithDeadline(context.Background(), time.Now().Add(time.Hour))
+	ctx.Cancel()
+	d1, d2 := ctx.Done(), ctx.Done()
+	if d1 != d2 {
+		t.Error("Done changed between two calls")
+	}
+	select {
+	case <-d1:
+	default:
+		t.Fatal("Done open after Cancel")
 	}
 	if !errors.Is(ctx.Err(), context.Canceled) {
-		t.Errorf("the context made before Clear: Err %v, want Canceled (its timer stopped)", ctx.Err())
+		t.Errorf("Err %v, want Canceled", ctx.Err())
 	}
-	if !b.Set(time.Now().Add(time.Hour)) {
-		t.Error("Set after Clear refused")
+	if !errors.Is(context.Cause(ctx), context.Canceled) {
+		t.Errorf("Cause %v, want Canceled", context.Cause(ctx))
 	}
-	b.Clear()
+	child, cancel := context.WithCancel(ctx)
+	defer cancel()
+	select {
+	case <-child.Done():
+	case <-time.After(time.Second):
+		t.Error("a context derived from an ended one is not done")
+	}
+	if d, ok := ctx.Deadline(); !ok || time.Until(d) < 59*time.Minute {
+		t.Errorf("Deadline %v %v changed after Cancel", d, ok)
+	}
+	n := testing.AllocsPerRun(1000, func() {
+		c := WithDeadline(context.Background(), time.Now().Add(time.Second))
+		c.Cancel()
+		<-c.Done()
+		_ = c.Err()
+	})
+	if n != 1 {
+		t.Errorf("%v allocations for a context ended and then waited on, want 1", n)
+	}
 }
 
 func TestWithDeadline_NobodyWaitingCostsOneAllocation(t *testing.T) {

@@ -20,12 +20,14 @@ func handlerTimeout(d time.Duration) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			// Its timer is made only if something waits on the context:
 			// most handlers answer from memory and never do. The server's
-			// request context takes the deadline in place (lifted when the
-			// handler returns); any other gets a context of its own.
+			// request context takes the deadline in place, and ends when the
+			// handler returns, as the request's own context does (only the
+			// access log, outside, reads it after: its values); any other
+			// gets a context of its own.
 			at := time.Now().Add(d)
 			var ctx context.Context
 			if rc, ok := r.Context().(*request); ok && rc.Bound.Set(at) {
-				defer rc.Bound.Clear()
+				defer rc.Bound.Cancel()
 				ctx = rc
 			} else {
 				lc := lazyctx.WithDeadline(r.Context(), at)
