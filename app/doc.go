@@ -8,6 +8,9 @@
 //
 //  1. /ready turns 503 (the health registry is draining), and stays so for
 //     Config.DrainDelay, so Kubernetes takes the pod out of its Services;
+//     the HTTP server turns keep-alives off (httpmod.Server.Drain), so a
+//     client on a kept-alive connection, which the Service no longer
+//     steers, reconnects to another pod after its next answer;
 //  2. the bus stops fetching, and the handlers in flight finish and ack;
 //  3. the transport drains its connection;
 //  4. the HTTP server shuts down, so probes answer until the end;

@@ -111,6 +111,7 @@ type lastParams struct {
 	Bus       *cqrs.Bus           `optional:"true"`
 	Handlers  []cqrs.Registration `group:"catga.handlers"`
 	Health    *health.Registry    `optional:"true"`
+	Server    *httpmod.Server     `optional:"true"`
 }
 
 // last adds the hook that turns /ready 200 once everything has started and
@@ -131,6 +132,13 @@ func last(p lastParams) error {
 			p.Log.Info("draining: /ready answers 503", zap.Duration("drain_delay", p.Config.DrainDelay))
 			if p.Health != nil {
 				p.Health.SetState(health.Draining)
+			}
+			if p.Server != nil {
+				// Clients on kept-alive connections would go on sending here
+				// after the Service dropped the pod: each answer from now on
+				// closes its connection, so the next request finds a pod
+				// that is not stopping.
+				p.Server.Drain()
 			}
 			if p.Config.DrainDelay > 0 {
 				t := time.NewTimer(p.Config.DrainDelay)

@@ -259,6 +259,25 @@ func TestKubernetes(t *testing.T) {
 	orders := "http://" + c.kubectl("get", "svc", "-n", "catga", "order-service", "-o", "jsonpath={.spec.clusterIP}") + ":80"
 	payments := "http://" + c.kubectl("get", "svc", "-n", "catga", "payment-service", "-o", "jsonpath={.spec.clusterIP}") + ":80"
 
+	// Ready pods are not yet a Service that answers: the endpoints reach
+	// kube-proxy's rules a moment later (until then a connection is refused).
+	for _, svc := range []string{orders, payments} {
+		deadline := time.Now().Add(time.Minute)
+		for {
+			resp, err := client.Get(svc + "/health")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s/health through the Service: %v after a minute", svc, err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+
 	var posted []string
 	var mu sync.Mutex
 	post := func(i int) error {
@@ -268,9 +287,10 @@ func TestKubernetes(t *testing.T) {
 			return err
 		}
 		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
 		var created struct{ ID string }
-		if err := json.NewDecoder(resp.Body).Decode(&created); err != nil || resp.StatusCode != http.StatusCreated {
-			return fmt.Errorf("POST /orders: %d %v", resp.StatusCode, err)
+		if err := json.Unmarshal(b, &created); err != nil || resp.StatusCode != http.StatusCreated {
+			return fmt.Errorf("POST /orders: %d %s", resp.StatusCode, b)
 		}
 		mu.Lock()
 		posted = append(posted, created.ID)

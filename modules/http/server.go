@@ -282,6 +282,20 @@ func (l *listener) bound() string {
 	return l.ln.Addr().String()
 }
 
+// Drain turns keep-alives off on the public server: each response from
+// then on closes its connection (Connection: close) and idle connections
+// are closed, so clients reconnect, through their Service, to a pod that is
+// not stopping. app calls it as /ready turns 503. The server goes on
+// answering until Stop.
+func (s *Server) Drain() {
+	s.mu.Lock()
+	started := s.started
+	s.mu.Unlock()
+	if started {
+		s.public.srv.SetKeepAlivesEnabled(false)
+	}
+}
+
 // Stop shuts the servers down gracefully, side by side, until ctx ends,
 // then closes what is left.
 func (s *Server) Stop(ctx context.Context) error {
