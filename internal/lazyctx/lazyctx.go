@@ -68,12 +68,8 @@ func (b *Bound) Deadline() time.Time {
 // and after a Cancel that came first (Ended says so: nothing is made for
 // a context that ended unobserved).
 func (b *Bound) Context(parent context.Context, need bool) context.Context {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.ctx == nil && !b.at.IsZero() && !b.canceled && (need || !time.Now().Before(b.at)) {
-		b.ctx, b.cancel = context.WithDeadline(parent, b.at)
-	}
-	return b.ctx
+	ctx, _ := b.state(parent, need)
+	return ctx
 }
 
 // Ended reports whether Cancel was called.
@@ -81,6 +77,17 @@ func (b *Bound) Ended() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.canceled
+}
+
+// state is Context and Ended under one lock: each method of Ctx, on every
+// call of a handler's context, takes it once.
+func (b *Bound) state(parent context.Context, need bool) (context.Context, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ctx == nil && !b.at.IsZero() && !b.canceled && (need || !time.Now().Before(b.at)) {
+		b.ctx, b.cancel = context.WithDeadline(parent, b.at)
+	}
+	return b.ctx, b.canceled
 }
 
 // ended is the context a Cancel left when nobody had asked for Done: made
@@ -135,10 +142,10 @@ func (c *Ctx) Deadline() (time.Time, bool) {
 // Done makes the bounded context. Once c ended unobserved it is a closed
 // channel, the same every time.
 func (c *Ctx) Done() <-chan struct{} {
-	if ctx := c.Bound.Context(c.Parent, true); ctx != nil {
+	switch ctx, ended := c.Bound.state(c.Parent, true); {
+	case ctx != nil:
 		return ctx.Done()
-	}
-	if c.Bound.Ended() {
+	case ended:
 		return closed
 	}
 	return c.Parent.Done() // no bound
@@ -146,16 +153,14 @@ func (c *Ctx) Done() <-chan struct{} {
 
 // Err is nil until the deadline passes, c is canceled or its parent ends.
 func (c *Ctx) Err() error {
-	if ctx := c.Bound.Context(c.Parent, false); ctx != nil {
+	ctx, ended := c.Bound.state(c.Parent, false)
+	if ctx != nil {
 		return ctx.Err()
 	}
-	if c.Bound.Ended() {
-		if err := c.Parent.Err(); err != nil {
-			return err
-		}
-		return context.Canceled
+	if err := c.Parent.Err(); err != nil || !ended {
+		return err
 	}
-	return c.Parent.Err()
+	return context.Canceled
 }
 
 // Value reads through the bounded context once it is made, so a context
@@ -164,11 +169,12 @@ func (c *Ctx) Err() error {
 // (what context.Cause and a derived context look up) is looked up in the
 // ended context, made for it; others read the parent's at no cost.
 func (c *Ctx) Value(key any) any {
-	if ctx := c.Bound.Context(c.Parent, false); ctx != nil {
+	ctx, ended := c.Bound.state(c.Parent, false)
+	if ctx != nil {
 		return ctx.Value(key)
 	}
 	v := c.Parent.Value(key)
-	if _, isCtx := v.(context.Context); isCtx && c.Bound.Ended() {
+	if _, isCtx := v.(context.Context); isCtx && ended {
 		return c.Bound.ended(c.Parent).Value(key)
 	}
 	return v
