@@ -76,20 +76,9 @@ func TestImage_DockerArchive(t *testing.T) {
 	if !cf.Created.Time.Equal(time.Date(2026, 5, 4, 3, 2, 1, 0, time.UTC)) {
 		t.Errorf("config created %v, want the created label's time", cf.Created)
 	}
-	layers, _ := back.Layers()
-	rc, _ := layers[0].Uncompressed()
-	defer rc.Close()
 	found := map[string]int64{}
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		found[h.Name] = h.Mode
+	for name, h := range layerHeaders(t, back) {
+		found[name] = h.Mode
 	}
 	if found["order-service"]&0o111 == 0 || found["etc/passwd"] == 0 {
 		t.Errorf("layer holds %v, want an executable /order-service and /etc/passwd", found)
@@ -232,25 +221,14 @@ func TestImage_ProgramHoldsItsFilesAndParents(t *testing.T) {
 	if _, ok := cf.Config.ExposedPorts["6379/tcp"]; !ok {
 		t.Errorf("exposed ports %v, want 6379/tcp", cf.Config.ExposedPorts)
 	}
-	layers, _ := img.Layers()
-	rc, _ := layers[0].Uncompressed()
-	defer rc.Close()
 	type entry struct {
 		mode     int64
 		uid, gid int
 		dir      bool
 	}
 	found := map[string]entry{}
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		found[strings.TrimSuffix(h.Name, "/")] = entry{h.Mode, h.Uid, h.Gid, h.Typeflag == tar.TypeDir}
+	for name, h := range layerHeaders(t, img) {
+		found[strings.TrimSuffix(name, "/")] = entry{h.Mode, h.Uid, h.Gid, h.Typeflag == tar.TypeDir}
 	}
 	for _, d := range []string{"usr", "usr/bin", "lib", "lib/x86_64-linux-gnu", "tmp"} {
 		if !found[d].dir {
@@ -265,5 +243,31 @@ func TestImage_ProgramHoldsItsFilesAndParents(t *testing.T) {
 	}
 	if _, err := image.BuildProgram(image.Program{Name: "x", User: "nobody"}); err == nil || !strings.Contains(err.Error(), `"nobody"`) {
 		t.Errorf("user nobody: %v, want an error naming it", err)
+	}
+}
+
+// layerHeaders are the tar headers of img's one layer, by name.
+func layerHeaders(t *testing.T, img v1.Image) map[string]*tar.Header {
+	t.Helper()
+	layers, err := img.Layers()
+	if err != nil || len(layers) != 1 {
+		t.Fatalf("layers: %d, %v; want one", len(layers), err)
+	}
+	rc, err := layers[0].Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	out := map[string]*tar.Header{}
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[h.Name] = h
 	}
 }

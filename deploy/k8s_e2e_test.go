@@ -443,19 +443,6 @@ func charges(t *testing.T, client *http.Client, payments string, ids []string) i
 	return n
 }
 
-func getJSONWith(client *http.Client, url string, v any) error {
-	resp, err := client.Get(url)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("%d %s", resp.StatusCode, b)
-	}
-	return json.NewDecoder(resp.Body).Decode(v)
-}
-
 // readSysctls reads the global sysctls the kubelet sets.
 func readSysctls(t *testing.T) string {
 	t.Helper()

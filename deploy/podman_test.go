@@ -382,12 +382,7 @@ func status(t *testing.T, url string) int {
 
 func getJSON(t *testing.T, url string, v any) {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+	if err := getJSONWith(http.DefaultClient, url, v); err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
 }
