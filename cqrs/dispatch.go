@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -117,7 +118,8 @@ func (b *Bus) Publish(ctx context.Context, event any) error {
 		_, err := b.nameOf(key, event) // no subscriber is fine; a bad type is not
 		return err
 	}
-	return b.enqueue(ctx, transport.KindEvent, key, event)
+	_, err := b.enqueue(ctx, transport.KindEvent, key, event, time.Time{})
+	return err
 }
 
 // Dispatch sends command cmd as durable, asynchronous work: with a transport
@@ -142,7 +144,8 @@ func (b *Bus) Dispatch(ctx context.Context, cmd any) error {
 	if rt, ok := b.reg.routes[key]; ok && rt.topic().Kind != transport.KindCommand {
 		return fmt.Errorf("cqrs: %v is a %s, not a command", rt.goType(), rt.topic().Kind)
 	}
-	return b.enqueue(ctx, transport.KindCommand, key, cmd)
+	_, err := b.enqueue(ctx, transport.KindCommand, key, cmd, time.Time{})
+	return err
 }
 
 func (rt *requestRoute[C, R]) dispatchAny(ctx context.Context, cmd any) error {
@@ -227,14 +230,17 @@ func (b *Bus) outgoing(kind transport.Kind, key typeKey, v any) (transport.Topic
 var envelopes = sync.Pool{New: func() any { return new(transport.Envelope) }}
 
 // enqueue encodes v and publishes it on the transport, or writes it to the
-// outbox bound to ctx (transport.WithOutbox).
-func (b *Bus) enqueue(ctx context.Context, kind transport.Kind, key typeKey, v any) error {
+// outbox bound to ctx (transport.WithOutbox), to be delivered at at (now
+// when zero). It returns the message's id.
+func (b *Bus) enqueue(ctx context.Context, kind transport.Kind, key typeKey, v any, at time.Time) (string, error) {
 	t, env, err := b.outgoing(kind, key, v)
 	if err != nil {
-		return err
+		return "", err
 	}
 	ctx, span := b.startSend(ctx, t, false)
 	b.stamp(ctx, env, t)
+	env.DeliverAt = at
+	id := env.ID
 	if o, ok := transport.OutboxFrom(ctx); ok {
 		err = o.Add(ctx, t, env) // published by the outbox's relay after commit
 	} else {
@@ -245,7 +251,7 @@ func (b *Bus) enqueue(ctx context.Context, kind transport.Kind, key typeKey, v a
 	if span != nil {
 		endSpan(span, err)
 	}
-	return err
+	return id, err
 }
 
 // nameOf returns the wire name of the type with key, from the routes or, for

@@ -53,6 +53,13 @@ var (
 	// publish the same envelope again (the same message id), which the
 	// broker's dedup window (NATS) or the receiver's inbox makes harmless.
 	ErrOutcomeUnknown = errors.New("cqrs: outcome unknown")
+	// ErrNotScheduled: Cancel found no scheduled message with that id
+	// waiting: it was never scheduled, was cancelled, or was delivered.
+	ErrNotScheduled = errors.New("cqrs: not scheduled")
+	// ErrSchedulingUnsupported: the bus's transport cannot hold a message
+	// for later (it does not implement transport.Scheduler), or the bus
+	// has no transport.
+	ErrSchedulingUnsupported = errors.New("cqrs: scheduling not supported")
 )
 
 // Error is an error with a stable code. Handlers return it through [Errorf]

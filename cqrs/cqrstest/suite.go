@@ -29,6 +29,9 @@ type Features struct {
 	MaxPayload int
 	// Timeout bounds each wait of a case; 0 means 20s.
 	Timeout time.Duration
+	// SchedulePrecision is how late a scheduled message may arrive (the
+	// transport's stated precision); 0 means 1s.
+	SchedulePrecision time.Duration
 	// BrokerGoroutines names goroutines that belong to a broker running in
 	// the test process (a substring of their stack, such as
 	// "nats-server/v2/server."): the leak check ignores them.
@@ -40,6 +43,13 @@ func (f Features) timeout() time.Duration {
 		return f.Timeout
 	}
 	return 20 * time.Second
+}
+
+func (f Features) schedulePrecision() time.Duration {
+	if f.SchedulePrecision > 0 {
+		return f.SchedulePrecision
+	}
+	return time.Second
 }
 
 // TestTransport runs the whole suite against the transport newBackend makes.
@@ -67,6 +77,10 @@ func TestTransport(t *testing.T, f Features, newBackend NewBackend) {
 		{"Drain_InFlightFinishRestArriveAfterRestart", testDrain, "persistent"},
 		{"Drain_WaitingOnHeldClaimGivenBack", testDrainWaiting, "persistent"},
 		{"Payload_LimitRefusedAtPublish", testPayloadLimit, ""},
+		{"Schedule_AtItsTimeOnceToEachGroup", testScheduleEvents, ""},
+		{"Schedule_CancelledNeverArrives", testScheduleCancel, ""},
+		{"Schedule_BusDispatchAtPublishAtCancel", testScheduleBus, ""},
+		{"Schedule_WaitsInTheBrokerOverARestart", testScheduleRestart, "persistent"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -30,10 +30,13 @@ type Broker struct {
 	byTopic map[transport.Topic][]*queue // the queues of each topic, for a publish
 	servers map[transport.Topic]map[string]*serverGroup
 	timers  map[*time.Timer]struct{}
+	sched   timerHeap             // scheduled messages, earliest first
+	byID    map[string]*scheduled // the same by id; nil until the first
+	wake    chan struct{}         // the earliest changed: fire looks again
 	dead    []transport.DeadLetter
 	dropped int
 	nextDL  atomic.Uint64
-	wg      sync.WaitGroup // redelivery timers in flight
+	wg      sync.WaitGroup // redelivery timers in flight, and fire
 }
 
 type queueKey struct {

@@ -25,6 +25,7 @@ type Transport struct {
 var (
 	_ transport.Transport   = (*Transport)(nil)
 	_ transport.DeadLetters = (*Transport)(nil)
+	_ transport.Scheduler   = (*Transport)(nil)
 )
 
 // New returns a transport on a broker of its own.
@@ -79,10 +80,14 @@ func (t *Transport) untrack(s *subscription) {
 }
 
 // Publish implements transport.Transport: a copy of env goes to every group
-// subscribed to topic.
+// subscribed to topic; one whose DeliverAt is ahead is held until then (a
+// timer heap) and goes to the groups subscribed at that time.
 func (t *Transport) Publish(ctx context.Context, topic transport.Topic, env *transport.Envelope) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if env.DeliverAt.After(time.Now()) {
+		return t.broker.schedule(topic, env)
 	}
 	qs, err := t.broker.groupsOf(topic)
 	if err != nil {

@@ -22,7 +22,12 @@ type Envelope struct {
 	TraceState    string    // W3C tracestate
 	Attempt       int       // delivery attempt, from 1; set by the transport on delivery
 	Time          time.Time // when it was sent
-	Payload       []byte
+	// DeliverAt, when set and in the future, holds the message back until
+	// then (a scheduled message, see Scheduler); when it is past, the
+	// message goes at once. It travels with the message, so a handler can
+	// tell when a scheduled message was due.
+	DeliverAt time.Time
+	Payload   []byte
 }
 
 // Header names. Transports with headers (NATS) use them as they are; Redis
@@ -40,6 +45,7 @@ const (
 	HeaderTraceState    = "tracestate"
 	HeaderAttempt       = "Catga-Attempt"
 	HeaderTime          = "Catga-Time"
+	HeaderDeliverAt     = "Catga-Deliver-At"
 )
 
 // maxHeaderLen bounds one header value read from the wire.
@@ -77,6 +83,9 @@ func (e *Envelope) EachHeader(set func(key, value string)) {
 	}
 	if !e.Time.IsZero() {
 		set(HeaderTime, e.Time.UTC().Format(time.RFC3339Nano))
+	}
+	if !e.DeliverAt.IsZero() {
+		set(HeaderDeliverAt, e.DeliverAt.UTC().Format(time.RFC3339Nano))
 	}
 }
 
@@ -127,21 +136,29 @@ func ParseHeaders(get func(key string) string, payload []byte) (*Envelope, error
 		}
 		e.Attempt = n
 	}
-	if t := str(HeaderTime); t != "" {
-		ts, err := time.Parse(time.RFC3339Nano, t)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("header %s: %w", HeaderTime, err))
-		} else if y := ts.UTC().Year(); y < 0 || y > 9999 {
-			// EachHeader writes times in UTC; one whose offset moves it out of
-			// years 0000-9999 could be read but never written back.
-			errs = append(errs, fmt.Errorf("header %s: %q is outside years 0000-9999 in UTC", HeaderTime, t))
-		}
-		e.Time = ts
-	}
+	e.Time = parseTime(str, HeaderTime, &errs)
+	e.DeliverAt = parseTime(str, HeaderDeliverAt, &errs)
 	if len(errs) > 0 {
 		return e, fmt.Errorf("cqrs: bad envelope: %w", errors.Join(errs...))
 	}
 	return e, nil
+}
+
+// parseTime reads the time header key, adding to errs what is wrong with it.
+func parseTime(str func(string) string, key string, errs *[]error) time.Time {
+	t := str(key)
+	if t == "" {
+		return time.Time{}
+	}
+	ts, err := time.Parse(time.RFC3339Nano, t)
+	if err != nil {
+		*errs = append(*errs, fmt.Errorf("header %s: %w", key, err))
+	} else if y := ts.UTC().Year(); y < 0 || y > 9999 {
+		// EachHeader writes times in UTC; one whose offset moves it out of
+		// years 0000-9999 could be read but never written back.
+		*errs = append(*errs, fmt.Errorf("header %s: %q is outside years 0000-9999 in UTC", key, t))
+	}
+	return ts
 }
 
 // Clone returns a copy of e that shares nothing mutable with it.

@@ -114,6 +114,21 @@ func (f RequestHandlerFunc) HandleRequest(ctx context.Context, env *Envelope) *R
 	return f(ctx, env)
 }
 
+// Scheduler is implemented by a transport that delivers scheduled
+// messages: Publish of an envelope whose DeliverAt is in the future stores
+// it durably (as durably as any message of that transport) and delivers it
+// to the topic's groups no earlier than DeliverAt, once to each as any other
+// message; Publish's error keeps its meaning. A DeliverAt in the past is
+// delivered at once. A transport that does not implement Scheduler never
+// sees a DeliverAt: the bus refuses the message first.
+type Scheduler interface {
+	// Cancel removes the scheduled message with envelope id id. It answers
+	// true when the message was still waiting and now never goes, false
+	// when none waits under that id (unknown, cancelled, or already
+	// delivered). A message whose time came while Cancel ran may go still.
+	Cancel(ctx context.Context, id string) (bool, error)
+}
+
 // PayloadLimiter is implemented by a transport whose broker bounds a
 // message's size (NATS's max_payload). The bus refuses, at send, a payload
 // over the smaller of its own limit and this one.
