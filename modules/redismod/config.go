@@ -48,6 +48,10 @@ type Config struct {
 	ConsumerIdle   time.Duration `env:"REDIS_CONSUMER_MAX_IDLE" envDefault:"1h"` // idle consumers without pending entries are removed
 	ReplyTTL       time.Duration `env:"REDIS_REPLY_TTL" envDefault:"1m"`
 	RequestTimeout time.Duration `env:"REDIS_REQUEST_TIMEOUT" envDefault:"30s"` // for a Send or Ask whose context has no deadline
+	// ScheduleInterval is the longest the scheduler sleeps between looks
+	// for due scheduled messages: what a message due sooner than it,
+	// scheduled by another process, may be late by.
+	ScheduleInterval time.Duration `env:"REDIS_SCHEDULE_INTERVAL" envDefault:"1s"`
 }
 
 // defaults is Config as its envDefault tags describe it: the one place
@@ -98,7 +102,7 @@ func (c Config) Validate() error {
 		"REDIS_DIAL_TIMEOUT": c.DialTimeout, "REDIS_READ_TIMEOUT": c.ReadTimeout, "REDIS_WRITE_TIMEOUT": c.WriteTimeout,
 		"REDIS_BLOCK": c.Block, "REDIS_CLAIM_IDLE": c.ClaimIdle, "REDIS_CLAIM_INTERVAL": c.ClaimInterval,
 		"REDIS_TRIM_INTERVAL": c.TrimInterval, "REDIS_CONSUMER_MAX_IDLE": c.ConsumerIdle, "REDIS_REPLY_TTL": c.ReplyTTL,
-		"REDIS_REQUEST_TIMEOUT": c.RequestTimeout,
+		"REDIS_REQUEST_TIMEOUT": c.RequestTimeout, "REDIS_SCHEDULE_INTERVAL": c.ScheduleInterval,
 	} {
 		if d <= 0 {
 			add("%s: must be positive, got %v", name, d)

@@ -93,6 +93,20 @@
 // redismod turns go-redis's retries off for its XADDs, so an outcome is
 // the truth about the one attempt, and retrying is the caller's.
 //
+// # Scheduled messages
+//
+// Bus.PublishAt and DispatchAt store a message in its stream's own sorted
+// set (<stream>:scheduled, with its headers and payload in two hashes),
+// and a Lua script moves it into the stream when due, atomically, on one
+// server or a cluster. An index (<prefix>:{scheduled}) tells every
+// started transport's scheduler which streams have something due and
+// when; it sleeps until then, or REDIS_SCHEDULE_INTERVAL (1 s) at most.
+// A message is late by milliseconds, except one due sooner than the
+// interval and scheduled by another process: up to the interval. They are
+// as durable as the streams (AOF) and survive a restart of the services.
+// Cancel finds a waiting id's stream through <prefix>:{scheduled}:id:<id>.
+// See schedule.go for why the index cannot lose a stream.
+//
 // # Trimming and idle consumers
 //
 // See Transport.Trim: streams are trimmed only up to what every group has

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -59,6 +60,9 @@ func (t *Transport) Publish(ctx context.Context, topic transport.Topic, env *tra
 	if err := t.sendable(ctx); err != nil {
 		return &notSentError{key, err}
 	}
+	if env.DeliverAt.After(time.Now()) {
+		return t.schedule(ctx, key, env)
+	}
 	cmd := newXAdd(ctx, key, env)
 	if err := t.rdb.Process(ctx, cmd); err != nil {
 		_, err = t.outcome(key, err, false)
@@ -92,25 +96,60 @@ func (t *Transport) PublishBatch(ctx context.Context, msgs []transport.Outgoing,
 		}
 		return
 	}
+	// Scheduled messages go one by one (two scripts each, in order); the
+	// runs between them in pipelines.
+	now := time.Now()
+	scheduled := func(m transport.Outgoing) bool { return m.Envelope != nil && m.Envelope.DeliverAt.After(now) }
+	var halt error // why the rest of the batch is not sent
+	for lo := 0; lo < len(msgs); {
+		if halt != nil {
+			t.notSent(msgs[lo:], errs[lo:], halt)
+			return
+		}
+		if scheduled(msgs[lo]) {
+			errs[lo] = t.Publish(ctx, msgs[lo].Topic, msgs[lo].Envelope)
+			if o := classify(errs[lo], false); o == notSent || o == unknown {
+				halt = fmt.Errorf("an earlier message of the batch failed: %w", errs[lo])
+			}
+			lo++
+			continue
+		}
+		hi := lo + 1
+		for hi < len(msgs) && !scheduled(msgs[hi]) {
+			hi++
+		}
+		halt = t.publishRun(ctx, msgs[lo:hi], errs[lo:hi])
+		lo = hi
+	}
+}
+
+// publishRun is PublishBatch of messages none of which is scheduled; it
+// returns why the batch must stop, nil when it may go on.
+func (t *Transport) publishRun(ctx context.Context, msgs []transport.Outgoing, errs []error) (halt error) {
 	pipe := t.rdb.Pipeline()
 	sent := make([]pending, 0, min(len(msgs), batchSize))
-	var halt error // why the rest of the batch is not sent
 	for lo := 0; lo < len(msgs); lo += batchSize {
 		hi := min(lo+batchSize, len(msgs))
 		if halt == nil {
 			halt = t.sendable(ctx)
 		}
 		if halt != nil {
-			for i := lo; i < hi; i++ {
-				key, err := t.streamOf(msgs[i].Topic, msgs[i].Envelope)
-				if err == nil {
-					err = &notSentError{key, halt}
-				}
-				errs[i] = err
-			}
-			continue
+			t.notSent(msgs[lo:], errs[lo:], halt)
+			return halt
 		}
 		halt = t.publishRound(ctx, pipe, sent[:0], msgs[lo:hi], errs[lo:hi])
+	}
+	return halt
+}
+
+// notSent gives each of msgs the outcome not sent, for the reason halt.
+func (t *Transport) notSent(msgs []transport.Outgoing, errs []error, halt error) {
+	for i := range msgs {
+		key, err := t.streamOf(msgs[i].Topic, msgs[i].Envelope)
+		if err == nil {
+			err = &notSentError{key, halt}
+		}
+		errs[i] = err
 	}
 }
 

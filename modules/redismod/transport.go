@@ -42,12 +42,15 @@ type Transport struct {
 	streamKeys sync.Map // transport.Topic -> string
 	waiting    map[string]chan *transport.Reply
 	replyOn    bool
+	schedWake  chan struct{} // the scheduler looks again now
+	schedNext  time.Time     // when the scheduler looks next; t.mu
 }
 
 var (
 	_ transport.Transport      = (*Transport)(nil)
 	_ transport.BatchPublisher = (*Transport)(nil)
 	_ transport.DeadLetters    = (*Transport)(nil)
+	_ transport.Scheduler      = (*Transport)(nil)
 )
 
 // New returns a transport for cfg on rdb (nil: a client of its own, made
@@ -78,7 +81,7 @@ func New(cfg Config, rdb redis.UniversalClient, name string, log *zap.Logger) (*
 		owner: strings.NewReplacer("/", ":", " ", "_").Replace(name) + ":" + hex.EncodeToString(rnd[:]),
 		stop:  make(chan struct{}),
 		subs:  map[*subscription]struct{}{}, srvs: map[*subscription]struct{}{}, streams: map[string]bool{},
-		waiting: map[string]chan *transport.Reply{},
+		waiting: map[string]chan *transport.Reply{}, schedWake: make(chan struct{}, 1),
 	}, nil
 }
 
@@ -86,7 +89,7 @@ func New(cfg Config, rdb redis.UniversalClient, name string, log *zap.Logger) (*
 func (t *Transport) Client() redis.UniversalClient { return t.rdb }
 
 // Start checks the connection and starts the janitor (trimming, idle
-// consumers). A server that cannot be reached yet (a refused or timed-out
+// consumers) and the scheduler (scheduled messages, see schedule.go). A server that cannot be reached yet (a refused or timed-out
 // dial, LOADING) is pinged again with backoff, each attempt logged at
 // warn, until ctx ends: then Start fails with the last attempt's error and
 // the number of attempts. A server that refuses the credentials or the TLS
@@ -102,8 +105,9 @@ func (t *Transport) Start(ctx context.Context) error {
 		return nil
 	}
 	t.started = true
-	t.wg.Add(1)
+	t.wg.Add(2)
 	go t.janitor()
+	go t.scheduler()
 	return nil
 }
 
