@@ -53,6 +53,11 @@ type Config struct {
 	FetchBatch     int           `env:"NATS_FETCH_BATCH" envDefault:"100"`     // messages pulled at once, at most the bus's concurrency
 	RequestTimeout time.Duration `env:"NATS_REQUEST_TIMEOUT" envDefault:"30s"` // for a Send or Ask whose context has no deadline
 	PublishWindow  int           `env:"NATS_PUBLISH_WINDOW" envDefault:"256"`  // acks a PublishBatch awaits at once
+	// Schedules is how scheduled messages are held: "auto" (the server's
+	// message scheduling on 2.12 and later, the <P>_SCHEDULES stream
+	// before) or "stream" (that stream on any server: no NATS_STREAM_MAX_AGE
+	// bound on how far ahead, milliseconds late instead of up to 250 ms).
+	Schedules string `env:"NATS_SCHEDULES" envDefault:"auto"`
 }
 
 // defaults is Config as its envDefault tags describe it: the one place
@@ -109,6 +114,9 @@ func (c Config) Validate() error {
 	}
 	if err := validToken(c.StreamPrefix); err != nil {
 		add("NATS_STREAM_PREFIX: %v", err)
+	}
+	if c.Schedules != "auto" && c.Schedules != "stream" {
+		add("NATS_SCHEDULES: want auto or stream, got %q", c.Schedules)
 	}
 	if c.Storage != "file" && c.Storage != "memory" {
 		add("NATS_STREAM_STORAGE: want file or memory, got %q", c.Storage)

@@ -18,6 +18,15 @@
 // Every publish carries Nats-Msg-Id (the message id), so a publish retried
 // after a lost ack is stored once within NATS_DUPLICATE_WINDOW.
 //
+// Scheduled messages (Bus.PublishAt, DispatchAt) use the server's message
+// scheduling on 2.12 and later: <prefix>.schedules.<kind>.<id> in the
+// kind's stream (the streams are given those subjects and
+// allow_msg_schedules at start), late by at most about 250 ms, due within
+// NATS_STREAM_MAX_AGE. On older servers they wait in <P>_SCHEDULES, on
+// <prefix>.scheduled.<id>, fired by the transports' shared consumer
+// catga_scheduler with delayed naks, late by milliseconds. Both survive a
+// restart of the server and of the services (schedule.go).
+//
 // # Starting before the broker
 //
 // Start does not need NATS to be up. A server that cannot be reached yet

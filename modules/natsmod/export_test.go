@@ -33,3 +33,6 @@ func UsePerTopicLayout(t *Transport) { t.perTopic = true }
 // PerKindLayout reports whether t's subscriptions read through one
 // consumer per kind on the server t is connected to.
 func PerKindLayout(t *Transport) bool { return t.perKind(Conn(t)) }
+
+// SchedulesNative reports whether the server schedules t's messages.
+func SchedulesNative(t *Transport) bool { return t.native.Load() }

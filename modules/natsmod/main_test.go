@@ -34,7 +34,7 @@ func deleteStreams(t *testing.T, cfg natsmod.Config) {
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
-	for _, s := range []string{"_EVENTS", "_COMMANDS", "_DLQ"} {
+	for _, s := range []string{"_EVENTS", "_COMMANDS", "_DLQ", "_SCHEDULES"} {
 		_ = js.DeleteStream(context.Background(), cfg.StreamPrefix+s)
 	}
 }

@@ -43,6 +43,10 @@ type Transport struct {
 	// perTopic makes the per-topic consumer layout of servers older than
 	// 2.10 on any server: the tests of that layout set it.
 	perTopic bool
+	// native: the server schedules messages itself (schedule.go); fallback
+	// is the running scheduler of the fallback stream, if any.
+	native   atomic.Bool
+	fallback atomic.Pointer[jetstream.ConsumeContext]
 
 	mu       sync.Mutex
 	nc       *nats.Conn
@@ -59,6 +63,7 @@ var (
 	_ transport.DeadLetters    = (*Transport)(nil)
 	_ transport.PayloadLimiter = (*Transport)(nil)
 	_ transport.BatchPublisher = (*Transport)(nil)
+	_ transport.Scheduler      = (*Transport)(nil)
 )
 
 // New returns a transport for cfg, not connected yet. name is the
@@ -128,6 +133,11 @@ func (t *Transport) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	t.native.Store(t.schedulesNative(nc))
+	if err := t.startFallback(ctx, js); err != nil {
+		discard(nc)
+		return err
+	}
 	t.mu.Lock()
 	t.nc, t.js, t.quit = nc, js, make(chan struct{})
 	t.maxPayload.Store(nc.MaxPayload())
@@ -178,7 +188,7 @@ func (t *Transport) open(ctx context.Context, opts []nats.Option) (*nats.Conn, j
 	}
 	actx, cancel := context.WithTimeout(ctx, attemptTimeout)
 	defer cancel()
-	if err := ensureStreams(actx, js, t.cfg); err != nil {
+	if err := ensureStreams(actx, js, t.cfg, t.schedulesNative(r.nc)); err != nil {
 		server := redactURL(r.nc.ConnectedUrl()) // before the close, which clears it
 		discard(r.nc)
 		if !jetStreamNotReady(err) {
@@ -256,6 +266,7 @@ func (t *Transport) Close(ctx context.Context) error {
 	for _, s := range srvs {
 		errs = append(errs, s.Close(ctx))
 	}
+	t.stopFallback()
 	if nc == nil {
 		return errors.Join(errs...)
 	}

@@ -1,0 +1,185 @@
+package natsmod
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/transport"
+)
+
+// Scheduled messages (transport.Scheduler).
+//
+// On a server that schedules messages (2.12 and later) the server does it:
+// a scheduled message is published to <prefix>.schedules.<kind>.<id> in
+// its kind's stream with Nats-Schedule "@at <time>" and
+// Nats-Schedule-Target its topic's subject; when due, the server publishes
+// it to the target and purges the schedule. The server fires a schedule no
+// earlier than its time and then waits at least 250 ms before it fires the
+// next, so a message is late by up to about a quarter second. The stream
+// keeps the schedule as any message, so one due further ahead than
+// NATS_STREAM_MAX_AGE is refused at Publish (0: no limit).
+//
+// On an older server, or with NATS_SCHEDULES=stream (the fallback), a scheduled message goes to the
+// <stream prefix>_SCHEDULES stream (a work queue with no age limit), on
+// <prefix>.scheduled.<id>, with its target in a header. Every started
+// transport consumes it through one durable consumer they share
+// (catga_scheduler, no limit on acks pending, so a message due soon is
+// never stuck behind many due later): a message not due yet is given back
+// with a nak delayed until its time, and one that is due is published to
+// its target with Nats-Msg-Id its id, then acknowledged; a scheduler that
+// dies between the two leaves it to be redelivered after NATS_ACK_WAIT
+// and published again, which the target stream's duplicate window drops.
+// The server redelivers a delayed nak on time, so a message is late by
+// milliseconds. A server upgraded to 2.12 keeps draining the fallback
+// stream while one exists.
+//
+// Cancel deletes the schedule's message (the last on its subject), where
+// either way may hold it.
+
+const (
+	headerSchedule       = "Nats-Schedule"
+	headerScheduleTarget = "Nats-Schedule-Target"
+	headerTarget         = "Catga-Target" // the fallback's target subject
+	schedulerConsumer    = "catga_scheduler"
+)
+
+// schedulesNative reports whether the server nc is connected to schedules
+// messages itself (2.12 and later), unless NATS_SCHEDULES is "stream".
+func (t *Transport) schedulesNative(nc *nats.Conn) bool {
+	if t.cfg.Schedules == "stream" {
+		return false
+	}
+	major, minor, ok := serverVersion(nc.ConnectedServerVersion())
+	return ok && (major > 2 || major == 2 && minor >= 12)
+}
+
+// scheduledMessage is env, whose DeliverAt is ahead, as the message that
+// holds it until then.
+func (t *Transport) scheduledMessage(topic transport.Topic, env *transport.Envelope) (*nats.Msg, error) {
+	h := headersOf(env)
+	h[transport.HeaderID] = []string{env.ID} // the server drops Nats-Msg-Id when it fires
+	target := t.subject(topic)
+	if !t.native.Load() {
+		h[headerTarget] = []string{target}
+		return &nats.Msg{Subject: t.cfg.Prefix + ".scheduled." + env.ID, Header: h, Data: env.Payload}, nil
+	}
+	if in := time.Until(env.DeliverAt); t.cfg.MaxAge > 0 && in > t.cfg.MaxAge {
+		return nil, cqrs.Permanent(fmt.Errorf("natsmod: %s %s is due in %v, beyond NATS_STREAM_MAX_AGE (%v), after which the stream drops it", topic, env.ID, in.Round(time.Second), t.cfg.MaxAge))
+	}
+	h[headerSchedule] = []string{"@at " + env.DeliverAt.UTC().Format(time.RFC3339Nano)}
+	h[headerScheduleTarget] = []string{target}
+	return &nats.Msg{Subject: t.cfg.Prefix + ".schedules." + topic.Kind.Plural() + "." + env.ID, Header: h, Data: env.Payload}, nil
+}
+
+// Cancel implements transport.Scheduler.
+func (t *Transport) Cancel(ctx context.Context, id string) (bool, error) {
+	_, js, err := t.conn()
+	if err != nil {
+		return false, err
+	}
+	type place struct{ stream, subject string }
+	var places []place
+	if t.native.Load() {
+		places = append(places,
+			place{t.cfg.eventsStream(), t.cfg.Prefix + ".schedules.events." + id},
+			place{t.cfg.commandsStream(), t.cfg.Prefix + ".schedules.commands." + id})
+	}
+	if t.fallback.Load() != nil || !t.native.Load() {
+		places = append(places, place{t.cfg.schedulesStream(), t.cfg.Prefix + ".scheduled." + id})
+	}
+	for _, p := range places {
+		s, err := js.Stream(ctx, p.stream)
+		if err != nil {
+			return false, fmt.Errorf("natsmod: cancel %s: stream %s: %w", id, p.stream, err)
+		}
+		m, err := s.GetLastMsgForSubject(ctx, p.subject)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return false, fmt.Errorf("natsmod: cancel %s: %w", id, err)
+		}
+		switch err := s.DeleteMsg(ctx, m.Sequence); {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+			continue // fired (or cancelled) meanwhile
+		case err != nil:
+			return false, fmt.Errorf("natsmod: cancel %s: %w", id, err)
+		}
+		return true, nil
+	}
+	return false, nil
+}
+
+// startFallback starts the fallback's scheduler on js: on a server that
+// does not schedule, or one that does while the fallback stream exists.
+func (t *Transport) startFallback(ctx context.Context, js jetstream.JetStream) error {
+	if t.native.Load() {
+		if _, err := js.Stream(ctx, t.cfg.schedulesStream()); errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("natsmod: look up stream %s: %w", t.cfg.schedulesStream(), err)
+		}
+	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, t.cfg.schedulesStream(), jetstream.ConsumerConfig{
+		Durable: schedulerConsumer, Description: "catga: fires scheduled messages (servers before 2.12)",
+		AckPolicy: jetstream.AckExplicitPolicy, AckWait: t.cfg.AckWait, MaxDeliver: -1, MaxAckPending: -1,
+	})
+	if err != nil {
+		return fmt.Errorf("natsmod: scheduler consumer on %s: %w", t.cfg.schedulesStream(), err)
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) { t.fire(js, m) }, jetstream.PullMaxMessages(t.cfg.FetchBatch))
+	if err != nil {
+		return fmt.Errorf("natsmod: scheduler on %s: %w", t.cfg.schedulesStream(), err)
+	}
+	t.fallback.Store(&cc)
+	return nil
+}
+
+// stopFallback stops the fallback's scheduler, if it runs, and waits for it.
+func (t *Transport) stopFallback() {
+	if cc := t.fallback.Swap(nil); cc != nil {
+		(*cc).Stop()
+		<-(*cc).Closed()
+	}
+}
+
+// fire handles one message of the fallback stream: too early, it comes
+// back at its time; due, it goes to its target.
+func (t *Transport) fire(js jetstream.JetStream, m jetstream.Msg) {
+	h := m.Headers()
+	at, err := time.Parse(time.RFC3339Nano, h.Get(transport.HeaderDeliverAt))
+	target := h.Get(headerTarget)
+	if err != nil || target == "" {
+		// Only a transport writes here; a message without its time or
+		// target cannot be delivered anywhere, so it is kept and logged.
+		t.log.Error("scheduled message without its time or target; left in the stream", zap.String("subject", m.Subject()),
+			zap.String("deliver_at", h.Get(transport.HeaderDeliverAt)), zap.String("target", target))
+		_ = m.NakWithDelay(time.Hour)
+		return
+	}
+	if wait := time.Until(at); wait > 0 {
+		_ = m.NakWithDelay(wait)
+		return
+	}
+	out := &nats.Msg{Subject: target, Header: nats.Header{}, Data: m.Data()}
+	for k, v := range h {
+		if k != headerTarget {
+			out.Header[k] = v
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), ackTimeout)
+	defer cancel()
+	if _, err := js.PublishMsg(ctx, out); err != nil {
+		t.log.Warn("scheduled message not published; trying again", zap.String("subject", target), zap.String("error", errText(err, t.cfg)))
+		_ = m.NakWithDelay(time.Second)
+		return
+	}
+	_ = m.Ack()
+}
