@@ -49,6 +49,19 @@
 // and messages exist together or not at all, and a handler registered with
 // OwnInbox marks its message handled in that same transaction.
 //
+// # Scheduled messages
+//
+// PublishAt and DispatchAt hold a message until a time, then deliver it as
+// any other (once to each group, at least once); the id they return is
+// Cancel's. The transport holds it (transport.Scheduler): the memory
+// transport in a timer heap (lost with the process), natsmod in JetStream
+// (the server's own scheduling from 2.12, a stream and a scheduler of its
+// own before), redismod in sorted sets moved into the streams by a script;
+// each package states how late a message may be. Inside a transaction's
+// outbox they are written with the state and scheduled after commit, so a
+// flow's timeout exists exactly when its state does. The time travels as
+// Envelope.DeliverAt (header Catga-Deliver-At).
+//
 // # Errors
 //
 // Errors carry a stable Code (invalid, not_found, conflict, unauthorized,

@@ -172,3 +172,33 @@ func ExampleBus_DeadLetters() {
 	}
 	// Output: OrderPlaced 1 card refused
 }
+
+type PaymentDue struct{ OrderID string }
+
+// ExampleBus_PublishAt schedules an event for later and cancels another:
+// the memory transport holds them in a timer heap; natsmod and redismod in
+// the broker, so they survive a restart.
+func ExampleBus_PublishAt() {
+	tr := memory.New(memory.Options{})
+	defer tr.Close(context.Background())
+	done := make(chan string, 2)
+	bus, _ := cqrs.New(cqrs.Options{Service: "orders", Instance: "orders-1", Transport: tr},
+		cqrs.HandleEvent(cqrs.EventHandlerFunc[PaymentDue](func(_ context.Context, e PaymentDue) error {
+			done <- e.OrderID
+			return nil
+		})))
+	ctx := context.Background()
+	_ = bus.Start(ctx)
+	defer bus.Stop(ctx)
+	_, _ = bus.PublishAt(ctx, time.Now().Add(50*time.Millisecond), PaymentDue{OrderID: "o-1"})
+	id, _ := bus.PublishAt(ctx, time.Now().Add(20*time.Millisecond), PaymentDue{OrderID: "o-2"})
+	if err := bus.Cancel(ctx, id); err != nil {
+		fmt.Println("cancel:", err)
+	}
+	fmt.Println("due:", <-done)
+	err := bus.Cancel(ctx, id)
+	fmt.Println("cancel again:", errors.Is(err, cqrs.ErrNotScheduled))
+	// Output:
+	// due: o-1
+	// cancel again: true
+}

@@ -129,7 +129,9 @@ func testScheduleEvents(t *testing.T, h *harness) {
 	h.scheduleAt(pub, eventTopic, now, t0.Add(-time.Minute))
 	want["now"], sent["now"] = t0, now.Clone()
 	h.eventually(func() bool { return g1.count() >= count+1 && g2.count() >= count+1 },
-		func() string { return fmt.Sprintf("g1 %d, g2 %d of %d scheduled messages", g1.count(), g2.count(), count+1) })
+		func() string {
+			return fmt.Sprintf("g1 %d, g2 %d of %d scheduled messages", g1.count(), g2.count(), count+1)
+		})
 	time.Sleep(h.f.schedulePrecision() / 2) // a duplicate has time to show
 	g1.check(t, "g1", want, h.f.schedulePrecision())
 	g2.check(t, "g2", want, h.f.schedulePrecision())
@@ -304,7 +306,9 @@ func testScheduleRestart(t *testing.T, h *harness) {
 	again := newArrivals()
 	h.subscribe(h.connect(t), group, "b", 0, again.handler("b"), eventTopic)
 	h.eventually(func() bool { return first.count()+again.count() >= len(want) },
-		func() string { return fmt.Sprintf("%d of %d delivered after the restart", first.count()+again.count(), len(want)) })
+		func() string {
+			return fmt.Sprintf("%d of %d delivered after the restart", first.count()+again.count(), len(want))
+		})
 	quiet()
 	if n := first.count(); n > 0 {
 		t.Errorf("%d delivered to the closed instance", n)

@@ -54,11 +54,7 @@ func (f Features) schedulePrecision() time.Duration {
 
 // TestTransport runs the whole suite against the transport newBackend makes.
 func TestTransport(t *testing.T, f Features, newBackend NewBackend) {
-	cases := []struct {
-		name string
-		run  func(*testing.T, *harness)
-		need string // the feature the case needs, "" for none
-	}{
+	cases := []suiteCase{
 		{"PublishSubscribe_HeadersIntact", testPublishSubscribe, ""},
 		{"Concurrency_50PublishersTo50Handlers", testConcurrency, ""},
 		{"Topics_EachHandlerSeesOnlyItsType", testTopics, ""},
@@ -77,11 +73,33 @@ func TestTransport(t *testing.T, f Features, newBackend NewBackend) {
 		{"Drain_InFlightFinishRestArriveAfterRestart", testDrain, "persistent"},
 		{"Drain_WaitingOnHeldClaimGivenBack", testDrainWaiting, "persistent"},
 		{"Payload_LimitRefusedAtPublish", testPayloadLimit, ""},
-		{"Schedule_AtItsTimeOnceToEachGroup", testScheduleEvents, ""},
-		{"Schedule_CancelledNeverArrives", testScheduleCancel, ""},
-		{"Schedule_BusDispatchAtPublishAtCancel", testScheduleBus, ""},
-		{"Schedule_WaitsInTheBrokerOverARestart", testScheduleRestart, "persistent"},
 	}
+	runCases(t, f, newBackend, append(cases, scheduleCases...))
+}
+
+// scheduleCases are the cases of scheduled messages (transport.Scheduler).
+var scheduleCases = []suiteCase{
+	{"Schedule_AtItsTimeOnceToEachGroup", testScheduleEvents, ""},
+	{"Schedule_CancelledNeverArrives", testScheduleCancel, ""},
+	{"Schedule_BusDispatchAtPublishAtCancel", testScheduleBus, ""},
+	{"Schedule_WaitsInTheBrokerOverARestart", testScheduleRestart, "persistent"},
+}
+
+// TestScheduler runs the cases of scheduled messages alone, which
+// TestTransport runs too: for a transport with a second way to schedule
+// (natsmod's fallback for servers before 2.12).
+func TestScheduler(t *testing.T, f Features, newBackend NewBackend) {
+	runCases(t, f, newBackend, scheduleCases)
+}
+
+// suiteCase is one case of the suite.
+type suiteCase struct {
+	name string
+	run  func(*testing.T, *harness)
+	need string // the feature the case needs, "" for none
+}
+
+func runCases(t *testing.T, f Features, newBackend NewBackend, cases []suiteCase) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			if c.need == "persistent" && !f.Persistent {

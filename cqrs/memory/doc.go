@@ -16,5 +16,7 @@
 // Resources are bounded: each group queue holds Options.QueueSize messages
 // (a publisher waits for room until its context ends) and the dead-letter
 // list holds Options.MaxDeadLetters (the oldest are dropped and counted).
-// Nothing survives the process.
+// Scheduled messages (Bus.PublishAt) wait in a timer heap, one goroutine
+// on the earliest, and go to the groups subscribed when they are due,
+// late by about a millisecond. Nothing survives the process.
 package memory

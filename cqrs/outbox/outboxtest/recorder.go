@@ -17,7 +17,10 @@ type Recorder struct {
 	fail func(transport.Outgoing) error // nil: store it
 }
 
-var _ transport.Transport = (*Recorder)(nil)
+var (
+	_ transport.Transport = (*Recorder)(nil)
+	_ transport.Scheduler = (*Recorder)(nil)
+)
 
 // FailWith makes Publish call fn first: a nil result stores the message,
 // cqrs.ErrOutcomeUnknown stores it and returns the error (a lost ack),
@@ -54,6 +57,11 @@ func (r *Recorder) Got() []transport.Outgoing {
 	defer r.mu.Unlock()
 	return append([]transport.Outgoing(nil), r.got...)
 }
+
+// Cancel implements transport.Scheduler: a scheduled message is recorded
+// as published (its Envelope.DeliverAt says when it is due); none is ever
+// waiting to be cancelled.
+func (r *Recorder) Cancel(context.Context, string) (bool, error) { return false, nil }
 
 var errOnlyPublish = errors.New("outboxtest: the recorder only publishes")
 

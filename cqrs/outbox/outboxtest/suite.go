@@ -49,6 +49,7 @@ func TestStore(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"RefusedForGoodIsBuried", testBury},
 		{"StopDrainsWhatIsCommitted", testStopDrains},
 		{"StandbyTakesOverWhenTheLeaderStops", testHandover},
+		{"ScheduledKeepsItsTime", testScheduled},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, newHarness(t)) })
@@ -366,4 +367,30 @@ func testHandover(t *testing.T, h Harness) {
 	eventually(t, "the stand-by leads after the leader stopped", b.Leading)
 	commit(t, h, bus, "k", 7)
 	eventually(t, "published by the new leader", func() bool { return len(rec.Got()) == 1 })
+}
+
+// testScheduled: a message scheduled inside a transaction (PublishAt) is
+// stored with its time and handed to the transport with it, to be held
+// there until then; its id is the one PublishAt returned.
+func testScheduled(t *testing.T, h Harness) {
+	store, rec, bus := h.Open(t), &Recorder{}, newBus(t)
+	at := time.Now().Add(time.Hour).Round(0)
+	var id string
+	err := h.Tx(context.Background(), "", func(ctx context.Context) error {
+		var err error
+		id, err = bus.PublishAt(ctx, at, Numbered{Key: "later", N: 1})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	startRelay(t, store, rec)
+	eventually(t, "the scheduled message relayed", func() bool { return len(rec.Got()) >= 1 })
+	m := rec.Got()[0]
+	if !m.Envelope.DeliverAt.Equal(at) {
+		t.Fatalf("relayed with DeliverAt %v, want %v", m.Envelope.DeliverAt, at)
+	}
+	if m.Envelope.ID != id || decode(t, m).Key != "later" {
+		t.Fatalf("relayed %s %+v, want %s, the scheduled one", m.Envelope.ID, decode(t, m), id)
+	}
 }
