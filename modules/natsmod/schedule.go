@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -134,40 +135,77 @@ func (t *Transport) startFallback(ctx context.Context, js jetstream.JetStream) e
 	if err != nil {
 		return fmt.Errorf("natsmod: scheduler consumer on %s: %w", t.cfg.schedulesStream(), err)
 	}
-	cc, err := cons.Consume(func(m jetstream.Msg) { t.fire(js, m) }, jetstream.PullMaxMessages(t.cfg.FetchBatch))
+	// The messages due are published by a few workers, so that many due
+	// at once are not one round trip after another.
+	f := &fallback{due: make(chan jetstream.Msg, fireWorkers)}
+	for range fireWorkers {
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			for m := range f.due {
+				t.fire(js, m)
+			}
+		}()
+	}
+	f.cc, err = cons.Consume(func(m jetstream.Msg) {
+		if t.wait(m) {
+			f.due <- m
+		}
+	}, jetstream.PullMaxMessages(t.cfg.FetchBatch))
 	if err != nil {
+		close(f.due)
+		f.wg.Wait()
 		return fmt.Errorf("natsmod: scheduler on %s: %w", t.cfg.schedulesStream(), err)
 	}
-	t.fallback.Store(&cc)
+	t.fallback.Store(f)
 	return nil
+}
+
+// fireWorkers is how many due messages of the fallback are published at once.
+const fireWorkers = 8
+
+// fallback is the running scheduler of the fallback stream.
+type fallback struct {
+	cc  jetstream.ConsumeContext
+	due chan jetstream.Msg
+	wg  sync.WaitGroup // the workers
 }
 
 // stopFallback stops the fallback's scheduler, if it runs, and waits for it.
 func (t *Transport) stopFallback() {
-	if cc := t.fallback.Swap(nil); cc != nil {
-		(*cc).Stop()
-		<-(*cc).Closed()
+	if f := t.fallback.Swap(nil); f != nil {
+		f.cc.Stop()
+		<-f.cc.Closed() // the callback has returned: nothing more is sent to due
+		close(f.due)
+		f.wg.Wait()
 	}
 }
 
-// fire handles one message of the fallback stream: too early, it comes
-// back at its time; due, it goes to its target.
-func (t *Transport) fire(js jetstream.JetStream, m jetstream.Msg) {
+// wait reports whether m, a message of the fallback stream, is due; one
+// that is not comes back at its time, one that cannot be read in an hour.
+func (t *Transport) wait(m jetstream.Msg) bool {
 	h := m.Headers()
 	at, err := time.Parse(time.RFC3339Nano, h.Get(transport.HeaderDeliverAt))
-	target := h.Get(headerTarget)
-	if err != nil || target == "" {
+	if err != nil || h.Get(headerTarget) == "" {
 		// Only a transport writes here; a message without its time or
 		// target cannot be delivered anywhere, so it is kept and logged.
 		t.log.Error("scheduled message without its time or target; left in the stream", zap.String("subject", m.Subject()),
-			zap.String("deliver_at", h.Get(transport.HeaderDeliverAt)), zap.String("target", target))
+			zap.String("deliver_at", h.Get(transport.HeaderDeliverAt)), zap.String("target", h.Get(headerTarget)))
 		_ = m.NakWithDelay(time.Hour)
-		return
+		return false
 	}
 	if wait := time.Until(at); wait > 0 {
 		_ = m.NakWithDelay(wait)
-		return
+		return false
 	}
+	return true
+}
+
+// fire publishes m, a due message of the fallback stream, to its target
+// and acknowledges it.
+func (t *Transport) fire(js jetstream.JetStream, m jetstream.Msg) {
+	h := m.Headers()
+	target := h.Get(headerTarget)
 	out := &nats.Msg{Subject: target, Header: nats.Header{}, Data: m.Data()}
 	for k, v := range h {
 		if k != headerTarget {

@@ -46,7 +46,7 @@ type Transport struct {
 	// native: the server schedules messages itself (schedule.go); fallback
 	// is the running scheduler of the fallback stream, if any.
 	native   atomic.Bool
-	fallback atomic.Pointer[jetstream.ConsumeContext]
+	fallback atomic.Pointer[fallback]
 
 	mu       sync.Mutex
 	nc       *nats.Conn
