@@ -6,7 +6,7 @@ BENCHTIME ?= 1s
 COUNT     ?= 1
 TAG       ?= dev
 
-.PHONY: run test test-race lint build bench bench-quick bench-scale bench-micro tidy deps image image-test k8s-e2e deploy-validate
+.PHONY: run test test-race lint build bench bench-quick bench-scale bench-schedule bench-micro tidy deps image image-test k8s-e2e deploy-validate
 
 ## run: the example monolith on :8080 (HTTP_ADDR overrides)
 # Built, then run by a shell that outlives it: Ctrl-C (a clean stop, exit
@@ -97,6 +97,11 @@ bench-quick: deps
 ## (60s): consumers, start time, idle CPU, idle messages, memory
 bench-scale: deps
 	cd bench && $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./scale/ | tee results-scale.txt
+
+## bench-schedule: scheduled messages (PublishAt) on memory, NATS (both
+## ways) and Redis: schedules per second and how late they arrive.
+bench-schedule: deps
+	cd bench && $(GO) test -run '^$$' -bench . -benchmem -benchtime 10000x -count 3 -timeout 10m ./schedule/ | tee results-schedule.txt
 
 ## bench-micro: the package benchmarks of cqrs, natsmod and redismod
 bench-micro:
