@@ -42,6 +42,27 @@ CREATE TABLE catga_inbox (
 );
 CREATE INDEX catga_inbox_handled_at ON catga_inbox (handled_at);
 `,
+	2: `
+CREATE TABLE catga_flows (
+	flow       text        NOT NULL,
+	key        text        NOT NULL,
+	version    bigint      NOT NULL,
+	state      bytea       NOT NULL,
+	created_at timestamptz NOT NULL,
+	updated_at timestamptz NOT NULL,
+	PRIMARY KEY (flow, key)
+);
+CREATE TABLE catga_flow_history (
+	flow       text        NOT NULL,
+	key        text        NOT NULL,
+	seq        int         NOT NULL,
+	step       text        NOT NULL,
+	message_id text        NOT NULL,
+	at         timestamptz NOT NULL,
+	note       text        NOT NULL,
+	PRIMARY KEY (flow, key, seq)
+);
+`,
 }
 
 // SchemaVersion is the newest version of the catga tables this build knows.
@@ -52,7 +73,8 @@ var SchemaVersion = len(migrations) - 1
 const migrateLock int64 = 0x63617467615f6d67 // "catga_mg"
 
 // Migrate creates or upgrades the catga tables (catga_outbox,
-// catga_outbox_dead, catga_inbox) to SchemaVersion. It is idempotent and
+// catga_outbox_dead, catga_inbox; catga_flows and catga_flow_history from
+// version 2) to SchemaVersion. It is idempotent and
 // safe to run from several processes at once: they queue on an advisory
 // lock, and each version is applied once, in a transaction. A database at
 // a newer version than this build knows is an error.
