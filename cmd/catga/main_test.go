@@ -20,7 +20,7 @@ func execute(t *testing.T, args ...string) (string, error) {
 }
 
 func TestHelp_OnEveryCommand(t *testing.T) {
-	for _, args := range [][]string{{"--help"}, {"new", "--help"}, {"version", "--help"}, {"dev", "--help"}} {
+	for _, args := range [][]string{{"--help"}, {"new", "--help"}, {"version", "--help"}, {"dev", "--help"}, {"flow", "--help"}} {
 		out, err := execute(t, args...)
 		if err != nil || !strings.Contains(out, "Usage:") {
 			t.Errorf("catga %s: %v\n%s", strings.Join(args, " "), err, out)

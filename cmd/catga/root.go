@@ -21,7 +21,7 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newCmd(), devCmd(), versionCmd())
+	root.AddCommand(newCmd(), devCmd(), flowCmd(), versionCmd())
 	return root
 }
 
