@@ -18,7 +18,7 @@
 //	}
 //
 // and in the service: flow.Provide(Checkout), with a flow.Store provided
-// (pgmod.FlowStore, redismod.FlowStore, or flow.NewMemoryStore).
+// (pgmod's DB.FlowStore, redismod's Outbox.FlowStore, or NewMemoryStore).
 //
 // # What a step is
 //
@@ -131,8 +131,8 @@ func (f *Flow[S]) Registrations(bus *cqrs.Bus, store Store) []cqrs.Registration 
 }
 
 // Provide registers f's steps with the application's bus, on the Store
-// the application provides (pgmod.FlowStore, redismod.FlowStore, or
-// flow.NewMemoryStore).
+// the application provides (pgmod's DB.FlowStore, redismod's
+// Outbox.FlowStore, or NewMemoryStore).
 func Provide[S any](f *Flow[S]) fx.Option {
 	return fx.Provide(fx.Annotate(func(bus *cqrs.Bus, store Store) []cqrs.Registration {
 		return f.Registrations(bus, store)

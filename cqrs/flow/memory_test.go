@@ -18,3 +18,12 @@ func TestMemoryStoreConformance(t *testing.T) {
 		return flowtest.Harness{Store: flow.NewMemoryStore(rec), Bus: bus, Sent: func(*testing.T) int { return rec.Count() }}
 	})
 }
+
+func BenchmarkFlowStep(b *testing.B) {
+	rec := &flowtest.Recorder{}
+	bus, err := cqrs.New(cqrs.Options{Service: "bench", Instance: "i1", Transport: rec})
+	if err != nil {
+		b.Fatal(err)
+	}
+	flowtest.BenchmarkStep(b, flowtest.Harness{Store: flow.NewMemoryStore(rec), Bus: bus})
+}

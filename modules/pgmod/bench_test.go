@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/flow/flowtest"
 	"github.com/catga-go/catga/cqrs/outbox/outboxtest"
 	"github.com/catga-go/catga/modules/pgmod"
 	"github.com/catga-go/catga/modules/pgmod/pgtest"
@@ -68,4 +69,14 @@ func benchDB(b *testing.B) *pgmod.DB {
 		b.Fatal(err)
 	}
 	return db
+}
+
+// BenchmarkFlowStep: one step of a flow on PostgreSQL (flowtest.BenchmarkStep).
+func BenchmarkFlowStep(b *testing.B) {
+	db := benchDB(b)
+	bus, err := cqrs.New(cqrs.Options{Service: "bench", Instance: "i1", Transport: &outboxtest.Recorder{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	flowtest.BenchmarkStep(b, flowtest.Harness{Store: db.FlowStore(), Bus: bus})
 }

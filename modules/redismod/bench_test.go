@@ -11,6 +11,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/flow/flowtest"
+	"github.com/catga-go/catga/modules/redismod"
 	"github.com/catga-go/catga/modules/redismod/redistest"
 )
 
@@ -122,4 +124,21 @@ func waitCount(b *testing.B, n *atomic.Int64, want int) {
 		}
 		time.Sleep(100 * time.Microsecond)
 	}
+}
+
+// BenchmarkFlowStep: one step of a flow on Redis (flowtest.BenchmarkStep).
+func BenchmarkFlowStep(b *testing.B) {
+	srv := redistest.Start(b)
+	cfg := testConfig(srv.URL())
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	o, err := redismod.NewOutbox(rdb, cfg, "bench", redismod.OutboxConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	bus, err := cqrs.New(cqrs.Options{Service: "bench", Instance: "i1", Transport: &flowtest.Recorder{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	flowtest.BenchmarkStep(b, flowtest.Harness{Store: o.FlowStore(), Bus: bus})
 }

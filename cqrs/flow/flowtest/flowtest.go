@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -276,4 +277,25 @@ func (r *Recorder) Request(context.Context, transport.Topic, *transport.Envelope
 // Serve implements transport.Transport; it fails.
 func (r *Recorder) Serve(context.Context, transport.Responder) (transport.Closer, error) {
 	return nil, errOnlyPublish
+}
+
+// BenchmarkStep measures a step: each op is one Run of store (load the
+// instance and its history, change the state, append a history entry,
+// publish one event through h.Bus into the store's outbox, save), from 16
+// goroutines, four steps per instance as a short saga takes.
+func BenchmarkStep(b *testing.B, h Harness) {
+	name := flowName()
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(8) // 16 goroutines on 2 cores
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			key := fmt.Sprint("k", next.Add(1)/4)
+			if err := h.Store.Run(context.Background(), name, key, step(h, "step")); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
