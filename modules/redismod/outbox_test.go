@@ -786,3 +786,53 @@ func TestOutboxStore_UnreadableEntryIsBuried(t *testing.T) {
 	}
 	t.Logf("buried: %s", dead[0].Error)
 }
+
+// A message scheduled inside a direct Tx (Outbox.Direct) waits in the
+// outbox for the relay, whose publish holds it until its time: written
+// straight into the stream it would go at once.
+func TestOutboxDirect_ScheduledMessageWaitsForItsTime(t *testing.T) {
+	cfg := testConfig(redistest.Start(t).URL())
+	tr := connect(t, cfg, "shop")
+	o := obNew(t, tr.Client(), cfg, "shop")
+	if !o.Direct(tr) {
+		t.Fatal("Direct on the transport's single-server client refused")
+	}
+	relay, err := outbox.New(o.Store(), tr, outbox.Config{Poll: 50 * time.Millisecond}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.OnCommit(relay.Notify)
+	if err := relay.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = relay.Stop(context.Background()) })
+	arrived := make(chan time.Time, 2)
+	b, err := cqrs.New(cqrs.Options{Service: "shop", Instance: "i1", Transport: tr},
+		cqrs.HandleEvent(cqrs.EventHandlerFunc[TxConfirmed](func(context.Context, TxConfirmed) error {
+			arrived <- time.Now()
+			return nil
+		})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Stop(context.Background()) })
+	due := time.Now().Add(time.Second)
+	err = o.Tx(context.Background(), func(ctx context.Context, pipe redis.Pipeliner) error {
+		_, err := b.PublishAt(ctx, due, TxConfirmed{OrderID: "later"})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case at := <-arrived:
+		if at.Before(due) {
+			t.Fatalf("arrived %v before its time", due.Sub(at))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the scheduled message never arrived")
+	}
+}

@@ -305,7 +305,9 @@ func (b *txOutbox) Add(ctx context.Context, topic transport.Topic, env *transpor
 	if topic.Kind != transport.KindEvent && topic.Kind != transport.KindCommand {
 		return fmt.Errorf("redismod: outbox: a %s is not sent through an outbox: only events and commands are durable", topic.Kind)
 	}
-	if b.direct != nil {
+	// A scheduled message goes through the relay, whose publish holds it
+	// until its time; written straight into the stream it would go at once.
+	if b.direct != nil && !env.DeliverAt.After(time.Now()) {
 		key := b.direct.k.stream(topic)
 		b.pipe.XAdd(ctx, &redis.XAddArgs{Stream: key, Values: fields(env)})
 		b.streams = append(b.streams, key)
