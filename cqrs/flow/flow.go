@@ -271,3 +271,12 @@ func (in *Instance) Handled(id string) bool {
 	}
 	return false
 }
+
+// Steps registers the steps of the *Flow[S] the application provides, on
+// its Store: for a flow built by a constructor (from configuration, say),
+// where Provide takes a flow declared as a value.
+func Steps[S any]() fx.Option {
+	return fx.Provide(fx.Annotate(func(f *Flow[S], bus *cqrs.Bus, store Store) []cqrs.Registration {
+		return f.Registrations(bus, store)
+	}, fx.ResultTags(`group:"catga.handlers,flatten"`)))
+}

@@ -7,9 +7,11 @@ import (
 )
 
 // Handler serves the instances of store as JSON: GET /{flow}/{key} answers
-// 200 with the Instance (its state and history) or 404. Mount it where the
-// service keeps its admin routes, e.g. under /flows with httpmod.Routes;
-// `catga flow <url> <flow> <key>` reads it.
+// 200 with the Instance (its state and history) or 404. The paths are its
+// own: mount it under a prefix with http.StripPrefix (chi's Mount keeps
+// the full path), e.g. r.Mount("/flows", http.StripPrefix("/flows",
+// flow.Handler(store))) in an httpmod.Routes; `catga flow <url> <flow>
+// <key>` reads it.
 func Handler(store Store) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{flow}/{key}", func(w http.ResponseWriter, r *http.Request) {
