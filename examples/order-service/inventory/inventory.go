@@ -1,66 +1,161 @@
-// Package inventory is the inventory service: on OrderCreated it reserves
-// every item and publishes StockReserved, or StockRejected when a SKU is
-// "OUT-OF-STOCK". Every other SKU is always in stock; reservations are
-// recorded, once per order.
+// Package inventory is the inventory service. It keeps each SKU's stock
+// (available and reserved; every SKU starts at INVENTORY_INITIAL_STOCK,
+// 1,000,000 by default, except "OUT-OF-STOCK", which starts at 0) and
+// answers the order saga's commands: ReserveStock takes an order's items
+// from available to reserved, all or none (StockReserved, or StockRejected
+// naming the SKU that is short), and ReleaseStock gives them back
+// (StockReleased). Each order is reserved and released at most once: a
+// redelivered command is answered as the first was, and an order released
+// before its reservation came can reserve nothing. GET /inventory/{sku}
+// answers {"sku", "available", "reserved"}.
 package inventory
 
 import (
 	"cmp"
 	"context"
-	"encoding/json"
-	"errors"
-	"slices"
-	"sync"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/fx"
 
 	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/examples/order-service/contracts"
+	httpmod "github.com/catga-go/catga/modules/http"
 	"github.com/catga-go/catga/modules/redismod"
 )
 
-// OutOfStock is the SKU that is never in stock.
+// OutOfStock is the SKU that starts with no stock.
 const OutOfStock = "OUT-OF-STOCK"
 
 // Module is the inventory service.
 var Module = fx.Module("inventory",
-	fx.Provide(NewStore),
-	cqrs.Event[contracts.OrderCreated](NewReserver),
+	fx.Provide(NewConfig, NewStore, NewHandlers),
+	cqrs.CommandMethod((*Handlers).Reserve),
+	cqrs.CommandMethod((*Handlers).Release),
+	cqrs.Query[GetStock, Stock](NewGetStockHandler),
+	httpmod.Routes(NewRoutes),
 )
 
-// Store records reservations. Reserve is idempotent per order.
-type Store interface {
-	Reserve(ctx context.Context, orderID string, items []contracts.Item) error
-	Reservation(ctx context.Context, orderID string) ([]contracts.Item, bool, error)
+// Config is the inventory's configuration, from the environment.
+type Config struct {
+	InitialStock int64 // INVENTORY_INITIAL_STOCK: what every SKU starts with
 }
 
-// Reserver handles OrderCreated.
-type Reserver struct {
+// DefaultInitialStock is INVENTORY_INITIAL_STOCK's default.
+const DefaultInitialStock = 1_000_000
+
+// NewConfig reads INVENTORY_INITIAL_STOCK.
+func NewConfig() (Config, error) {
+	c := Config{InitialStock: DefaultInitialStock}
+	if v := os.Getenv("INVENTORY_INITIAL_STOCK"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return c, fmt.Errorf("INVENTORY_INITIAL_STOCK: want a count of 0 or more, got %q", v)
+		}
+		c.InitialStock = n
+	}
+	return c, nil
+}
+
+// initial is what sku starts with.
+func (c Config) initial(sku string) int64 {
+	if sku == OutOfStock {
+		return 0
+	}
+	return c.InitialStock
+}
+
+// Stock is one SKU's counts, as GET /inventory/{sku} answers.
+type Stock struct {
+	SKU       string `json:"sku"`
+	Available int64  `json:"available"`
+	Reserved  int64  `json:"reserved"`
+}
+
+// GetStock asks for one SKU's counts.
+type GetStock struct {
+	SKU string `json:"sku"`
+}
+
+// Validate requires the SKU.
+func (q GetStock) Validate() error {
+	if q.SKU == "" {
+		return cqrs.NewError(cqrs.CodeInvalid, "sku is required")
+	}
+	return nil
+}
+
+// Outcome is what became of an order's reservation.
+type Outcome struct {
+	Reserved bool   // the items are reserved
+	Short    string // the SKU that had too little, when not reserved
+	Released bool   // the order was released before it could reserve
+}
+
+// Store keeps the stock and each order's reservation.
+type Store interface {
+	// Reserve reserves items for orderID, all or none, once: a second call
+	// returns the first's outcome; an order released before reserves
+	// nothing.
+	Reserve(ctx context.Context, orderID string, items []contracts.Item) (Outcome, error)
+	// Release gives back what orderID reserved, once, and marks it
+	// released; it reports whether stock went back.
+	Release(ctx context.Context, orderID string) (bool, error)
+	Stock(ctx context.Context, sku string) (Stock, error)
+}
+
+// Handlers answer the inventory's commands.
+type Handlers struct {
 	bus   *cqrs.Bus
 	store Store
 }
 
-// NewReserver returns the OrderCreated handler.
-func NewReserver(bus *cqrs.Bus, store Store) *Reserver { return &Reserver{bus: bus, store: store} }
+// NewHandlers returns the command handlers.
+func NewHandlers(bus *cqrs.Bus, store Store) *Handlers { return &Handlers{bus: bus, store: store} }
 
-// Handle implements cqrs.EventHandler.
-func (r *Reserver) Handle(ctx context.Context, e contracts.OrderCreated) error {
-	for _, it := range e.Items {
-		if it.SKU == OutOfStock {
-			return r.bus.Publish(ctx, contracts.StockRejected{OrderID: e.OrderID, SKU: it.SKU})
-		}
+// Reserve handles ReserveStock.
+func (h *Handlers) Reserve(ctx context.Context, c contracts.ReserveStock) (struct{}, error) {
+	o, err := h.store.Reserve(ctx, c.OrderID, c.Items)
+	if err != nil {
+		return struct{}{}, err
 	}
-	if err := r.store.Reserve(ctx, e.OrderID, e.Items); err != nil {
-		return err
+	if !o.Reserved {
+		return struct{}{}, h.bus.Publish(ctx, contracts.StockRejected{OrderID: c.OrderID, SKU: cmp.Or(o.Short, "(released)")})
 	}
-	return r.bus.Publish(ctx, contracts.StockReserved{OrderID: e.OrderID, TotalCents: e.TotalCents})
+	return struct{}{}, h.bus.Publish(ctx, contracts.StockReserved{OrderID: c.OrderID, TotalCents: c.TotalCents})
+}
+
+// Release handles ReleaseStock.
+func (h *Handlers) Release(ctx context.Context, c contracts.ReleaseStock) (struct{}, error) {
+	if _, err := h.store.Release(ctx, c.OrderID); err != nil {
+		return struct{}{}, err
+	}
+	return struct{}{}, h.bus.Publish(ctx, contracts.StockReleased(c))
+}
+
+// NewGetStockHandler returns the handler of GetStock.
+func NewGetStockHandler(store Store) cqrs.QueryHandlerFunc[GetStock, Stock] {
+	return func(ctx context.Context, q GetStock) (Stock, error) { return store.Stock(ctx, q.SKU) }
+}
+
+// NewRoutes serves GET /inventory/{sku}.
+func NewRoutes(bus *cqrs.Bus) httpmod.MountFunc {
+	return func(r chi.Router) {
+		r.Get("/inventory/{sku}", httpmod.Query[GetStock, Stock](bus, func(r *http.Request) (GetStock, error) {
+			return GetStock{SKU: chi.URLParam(r, "sku")}, nil
+		}))
+	}
 }
 
 // StoreParams choose the store: Redis when a client is provided.
 type StoreParams struct {
 	fx.In
 
+	Config Config
 	Redis  redis.UniversalClient `optional:"true"`
 	Prefix redismod.KeyPrefix    `optional:"true"`
 }
@@ -69,59 +164,19 @@ type StoreParams struct {
 func NewStore(p StoreParams) Store {
 	if p.Redis != nil {
 		prefix := cmp.Or(string(p.Prefix), "catga") // a client not from redismod: its default
-		return &RedisStore{rdb: p.Redis, prefix: "{" + prefix + ":stock}"}
+		return NewRedisStore(p.Redis, "{"+prefix+":stock}", p.Config)
 	}
-	return NewMemoryStore()
+	return NewMemoryStore(p.Config)
 }
 
-// RedisStore records reservations in Redis, one key per order, set once.
-type RedisStore struct {
-	rdb    redis.UniversalClient
-	prefix string
-}
-
-// Reserve implements Store.
-func (s *RedisStore) Reserve(ctx context.Context, orderID string, items []contracts.Item) error {
-	data, _ := json.Marshal(items)
-	return s.rdb.SetNX(ctx, s.prefix+":reservation:"+orderID, data, 0).Err()
-}
-
-// Reservation implements Store.
-func (s *RedisStore) Reservation(ctx context.Context, orderID string) ([]contracts.Item, bool, error) {
-	data, err := s.rdb.Get(ctx, s.prefix+":reservation:"+orderID).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, false, nil
+// quantities sums items' quantities by SKU, in first-seen order.
+func quantities(items []contracts.Item) (skus []string, qty map[string]int64) {
+	qty = map[string]int64{}
+	for _, it := range items {
+		if _, ok := qty[it.SKU]; !ok {
+			skus = append(skus, it.SKU)
+		}
+		qty[it.SKU] += int64(it.Qty)
 	}
-	if err != nil {
-		return nil, false, err
-	}
-	var items []contracts.Item
-	return items, true, json.Unmarshal(data, &items)
-}
-
-// MemoryStore is a Store in process memory.
-type MemoryStore struct {
-	mu   sync.Mutex
-	byID map[string][]contracts.Item
-}
-
-// NewMemoryStore returns an empty store.
-func NewMemoryStore() *MemoryStore { return &MemoryStore{byID: map[string][]contracts.Item{}} }
-
-// Reserve implements Store.
-func (s *MemoryStore) Reserve(_ context.Context, orderID string, items []contracts.Item) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.byID[orderID]; !ok {
-		s.byID[orderID] = slices.Clone(items)
-	}
-	return nil
-}
-
-// Reservation implements Store.
-func (s *MemoryStore) Reservation(_ context.Context, orderID string) ([]contracts.Item, bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	items, ok := s.byID[orderID]
-	return slices.Clone(items), ok, nil
+	return skus, qty
 }

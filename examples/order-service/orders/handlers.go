@@ -90,3 +90,18 @@ func (p *Projector) PaymentFailed(ctx context.Context, e contracts.PaymentFailed
 func (p *Projector) OrderShipped(ctx context.Context, e contracts.OrderShipped) error {
 	return p.apply(ctx, e.OrderID, StatusShipped)
 }
+
+// OrderCancelled takes the order to cancelled.
+func (p *Projector) OrderCancelled(ctx context.Context, e contracts.OrderCancelled) error {
+	return p.apply(ctx, e.OrderID, StatusCancelled)
+}
+
+// StockReleased records the release in the order's history.
+func (p *Projector) StockReleased(ctx context.Context, e contracts.StockReleased) error {
+	return p.apply(ctx, e.OrderID, "")
+}
+
+// PaymentRefunded records the refund in the order's history.
+func (p *Projector) PaymentRefunded(ctx context.Context, e contracts.PaymentRefunded) error {
+	return p.apply(ctx, e.OrderID, "")
+}

@@ -53,7 +53,7 @@ type ListOrders struct {
 // Validate refuses an unknown status.
 func (q ListOrders) Validate() error {
 	if q.Status != "" && q.Status.rank() < 0 {
-		return fmt.Errorf("status %q is not one of pending, reserved, paid, shipped, rejected, payment_failed", q.Status)
+		return fmt.Errorf("status %q is not one of pending, reserved, paid, shipped, rejected, payment_failed, cancelled", q.Status)
 	}
 	return nil
 }
@@ -69,6 +69,7 @@ const (
 	StatusPaid          Status = "paid"
 	StatusPaymentFailed Status = "payment_failed"
 	StatusShipped       Status = "shipped"
+	StatusCancelled     Status = "cancelled" // not paid within ORDER_PAYMENT_TIMEOUT
 )
 
 // rank orders the states along the flow, so the furthest one wins; -1 for
@@ -83,6 +84,8 @@ func (s Status) rank() int {
 		return 2
 	case StatusShipped:
 		return 3
+	case StatusCancelled:
+		return 4 // the saga cancels only an order not paid: nothing later moves it
 	}
 	return -1
 }

@@ -7,6 +7,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/catga-go/catga/cqrs"
+	"github.com/catga-go/catga/cqrs/flow"
 	httpmod "github.com/catga-go/catga/modules/http"
 	"github.com/catga-go/catga/modules/pgmod"
 	"github.com/catga-go/catga/modules/redismod"
@@ -14,7 +15,8 @@ import (
 
 // Module is the order service: its store, handlers and routes.
 var Module = fx.Module("orders",
-	fx.Provide(NewStore, NewProjector),
+	fx.Provide(NewStore, NewProjector, NewConfig, NewSaga, NewFlowStore),
+	flow.Steps[SagaState](),
 	cqrs.Command[CreateOrder, OrderID](NewCreateOrderHandler),
 	cqrs.Query[GetOrder, Order](NewGetOrderHandler),
 	cqrs.Query[ListOrders, OrderList](NewListOrdersHandler),
@@ -24,6 +26,9 @@ var Module = fx.Module("orders",
 	cqrs.EventMethod((*Projector).PaymentCompleted),
 	cqrs.EventMethod((*Projector).PaymentFailed),
 	cqrs.EventMethod((*Projector).OrderShipped),
+	cqrs.EventMethod((*Projector).OrderCancelled),
+	cqrs.EventMethod((*Projector).StockReleased),
+	cqrs.EventMethod((*Projector).PaymentRefunded),
 	httpmod.Routes(NewRoutes),
 )
 
@@ -56,9 +61,11 @@ type Created struct {
 	ID OrderID `json:"id"`
 }
 
-// NewRoutes serves POST /orders, GET /orders/{id} and GET /orders?status=.
-func NewRoutes(bus *cqrs.Bus) httpmod.MountFunc {
+// NewRoutes serves POST /orders, GET /orders/{id}, GET /orders?status=
+// and the sagas' state and history, GET /flows/order/{id}.
+func NewRoutes(bus *cqrs.Bus, flows flow.Store) httpmod.MountFunc {
 	return func(r chi.Router) {
+		r.Mount("/flows", http.StripPrefix("/flows", flow.Handler(flows)))
 		r.Post("/orders", httpmod.Command[CreateOrder, OrderID](bus, http.StatusCreated,
 			func(id OrderID) any { return Created{ID: id} }))
 		r.Get("/orders/{id}", httpmod.Query[GetOrder, Order](bus, func(r *http.Request) (GetOrder, error) {

@@ -1,7 +1,9 @@
-// Package payment is the payment service: on StockReserved it charges the
-// total and publishes PaymentCompleted, or PaymentFailed when the total is
-// over 1,000,000 cents. Every charge is recorded, one entry per time the
-// handler charged, so a duplicate delivery shows in GET /payments.
+// Package payment is the payment service: ChargePayment (from the order
+// saga) charges the total and publishes PaymentCompleted, or PaymentFailed
+// when the total is over 1,000,000 cents; RefundPayment refunds a charge
+// that came after its order was cancelled (PaymentRefunded). Every charge
+// and refund is recorded, one entry per time the handler ran, so a
+// duplicate delivery shows in GET /payments.
 package payment
 
 import (
@@ -31,7 +33,9 @@ const Limit = 1_000_000
 // it and the outcome it publishes commit together, once.
 var Module = fx.Module("payment",
 	fx.Provide(NewStore),
-	cqrs.Event[contracts.StockReserved](NewCharger, cqrs.OwnInbox()),
+	fx.Provide(NewCharger),
+	cqrs.CommandMethod((*Charger).Charge, cqrs.OwnInbox()),
+	cqrs.CommandMethod((*Charger).Refund, cqrs.OwnInbox()),
 	cqrs.Query[ListCharges, ChargeList](NewListChargesHandler),
 	httpmod.Routes(NewRoutes),
 )
@@ -57,9 +61,11 @@ func (q ListCharges) Validate() error {
 	return nil
 }
 
-// ChargeList is the answer of ListCharges.
+// ChargeList is the answer of ListCharges: the charges, and the refunds
+// (their amounts negative).
 type ChargeList struct {
 	Charges []Charge `json:"charges"`
+	Refunds []Charge `json:"refunds"`
 }
 
 // Store records charges.
@@ -72,34 +78,52 @@ type Store interface {
 	Charges(ctx context.Context, orderID string) ([]Charge, error)
 }
 
-// Charger handles StockReserved.
+// Charger handles ChargePayment and RefundPayment.
 type Charger struct {
 	bus   *cqrs.Bus
 	store Store
 }
 
-// NewCharger returns the StockReserved handler.
+// NewCharger returns the handlers of ChargePayment and RefundPayment.
 func NewCharger(bus *cqrs.Bus, store Store) *Charger { return &Charger{bus: bus, store: store} }
 
-// Handle implements cqrs.EventHandler.
-func (c *Charger) Handle(ctx context.Context, e contracts.StockReserved) error {
-	if e.TotalCents > Limit {
-		return c.store.Charge(ctx, nil, func(ctx context.Context) error {
-			return c.bus.Publish(ctx, contracts.PaymentFailed{OrderID: e.OrderID, Reason: "total over the limit"})
+// Charge handles ChargePayment.
+func (c *Charger) Charge(ctx context.Context, cmd contracts.ChargePayment) (struct{}, error) {
+	if cmd.AmountCents > Limit {
+		return struct{}{}, c.store.Charge(ctx, nil, func(ctx context.Context) error {
+			return c.bus.Publish(ctx, contracts.PaymentFailed{OrderID: cmd.OrderID, Reason: "total over the limit"})
 		})
 	}
 	m, _ := cqrs.MessageFrom(ctx)
-	charge := &Charge{OrderID: e.OrderID, AmountCents: e.TotalCents, MessageID: m.ID(), At: time.Now().UTC()}
-	return c.store.Charge(ctx, charge, func(ctx context.Context) error {
-		return c.bus.Publish(ctx, contracts.PaymentCompleted{OrderID: e.OrderID, AmountCents: e.TotalCents})
+	charge := &Charge{OrderID: cmd.OrderID, AmountCents: cmd.AmountCents, MessageID: m.ID(), At: time.Now().UTC()}
+	return struct{}{}, c.store.Charge(ctx, charge, func(ctx context.Context) error {
+		return c.bus.Publish(ctx, contracts.PaymentCompleted{OrderID: cmd.OrderID, AmountCents: cmd.AmountCents})
+	})
+}
+
+// Refund handles RefundPayment: the refund is recorded as an entry of the
+// order's with the amount negative.
+func (c *Charger) Refund(ctx context.Context, cmd contracts.RefundPayment) (struct{}, error) {
+	m, _ := cqrs.MessageFrom(ctx)
+	refund := &Charge{OrderID: cmd.OrderID, AmountCents: -cmd.AmountCents, MessageID: m.ID(), At: time.Now().UTC()}
+	return struct{}{}, c.store.Charge(ctx, refund, func(ctx context.Context) error {
+		return c.bus.Publish(ctx, contracts.PaymentRefunded(cmd))
 	})
 }
 
 // NewListChargesHandler returns the handler of ListCharges.
 func NewListChargesHandler(store Store) cqrs.QueryHandlerFunc[ListCharges, ChargeList] {
 	return func(ctx context.Context, q ListCharges) (ChargeList, error) {
-		cs, err := store.Charges(ctx, q.OrderID)
-		return ChargeList{Charges: cs}, err
+		all, err := store.Charges(ctx, q.OrderID)
+		l := ChargeList{Charges: []Charge{}, Refunds: []Charge{}}
+		for _, c := range all {
+			if c.AmountCents < 0 {
+				l.Refunds = append(l.Refunds, c)
+			} else {
+				l.Charges = append(l.Charges, c)
+			}
+		}
+		return l, err
 	}
 }
 

@@ -1,5 +1,6 @@
-// Package shipping is the shipping service: on PaymentCompleted it ships
-// the order and publishes OrderShipped.
+// Package shipping is the shipping service: ShipOrder (from the order
+// saga, once the order is paid) ships the order and publishes
+// OrderShipped.
 package shipping
 
 import (
@@ -12,15 +13,15 @@ import (
 )
 
 // Module is the shipping service.
-var Module = fx.Module("shipping", cqrs.Event[contracts.PaymentCompleted](NewShipper))
+var Module = fx.Module("shipping", cqrs.Command[contracts.ShipOrder, struct{}](NewShipper))
 
-// Shipper handles PaymentCompleted.
+// Shipper handles ShipOrder.
 type Shipper struct{ bus *cqrs.Bus }
 
-// NewShipper returns the PaymentCompleted handler.
+// NewShipper returns the ShipOrder handler.
 func NewShipper(bus *cqrs.Bus) *Shipper { return &Shipper{bus: bus} }
 
-// Handle implements cqrs.EventHandler.
-func (s *Shipper) Handle(ctx context.Context, e contracts.PaymentCompleted) error {
-	return s.bus.Publish(ctx, contracts.OrderShipped{OrderID: e.OrderID, TrackingID: "trk-" + e.OrderID})
+// Handle implements cqrs.CommandHandler.
+func (s *Shipper) Handle(ctx context.Context, c contracts.ShipOrder) (struct{}, error) {
+	return struct{}{}, s.bus.Publish(ctx, contracts.OrderShipped{OrderID: c.OrderID, TrackingID: "trk-" + c.OrderID})
 }

@@ -31,6 +31,7 @@ type pgSystem struct {
 	orderDB, paymentDB string
 	redisAddr, prefix  string
 	redisStores        bool
+	paymentTimeout     string // ORDER_PAYMENT_TIMEOUT of order-service; "" its default
 	procs              map[string]*proc
 }
 
@@ -38,7 +39,13 @@ func startPGSystem(t *testing.T) *pgSystem { return startSystem(t, false) }
 
 func startSystem(t *testing.T, redisStores bool) *pgSystem {
 	t.Helper()
-	s := &pgSystem{nats: natstest.Start(t), procs: map[string]*proc{}, redisStores: redisStores}
+	return startSystemWith(t, &pgSystem{redisStores: redisStores})
+}
+
+// startSystemWith starts the system s describes.
+func startSystemWith(t *testing.T, s *pgSystem) *pgSystem {
+	t.Helper()
+	s.nats, s.procs = natstest.Start(t), map[string]*proc{}
 	pg := pgtest.Shared(t)
 	s.orderDB, s.paymentDB = pg.NewDatabase(t), pg.NewDatabase(t)
 	rs := redistest.Start(t)
@@ -56,6 +63,9 @@ func (s *pgSystem) env(service string) []string {
 		env = append(env, "REDIS_URL=redis://"+s.redisAddr+"/0", "REDIS_PREFIX="+s.prefix)
 	case service == "order-service":
 		env = append(env, "DATABASE_URL="+s.orderDB)
+		if s.paymentTimeout != "" {
+			env = append(env, "ORDER_PAYMENT_TIMEOUT="+s.paymentTimeout)
+		}
 	case service == "payment-service":
 		env = append(env, "DATABASE_URL="+s.paymentDB)
 	}

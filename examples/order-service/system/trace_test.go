@@ -87,10 +87,14 @@ func TestTrace_AcrossProcessesOverNATS(t *testing.T) {
 	}
 	// Each hop: the consumer span in the receiving service, its parent the
 	// producer span in the sending one.
+	// The order saga in order-service sends each command; each service
+	// answers with an event.
 	hops := []struct{ event, from, to string }{
-		{"OrderCreated", "order-service", "inventory-service"},
-		{"StockReserved", "inventory-service", "payment-service"},
-		{"PaymentCompleted", "payment-service", "shipping-service"},
+		{"ReserveStock", "order-service", "inventory-service"},
+		{"StockReserved", "inventory-service", "order-service"},
+		{"ChargePayment", "order-service", "payment-service"},
+		{"PaymentCompleted", "payment-service", "order-service"},
+		{"ShipOrder", "order-service", "shipping-service"},
 		{"OrderShipped", "shipping-service", "order-service"},
 	}
 	for _, h := range hops {

@@ -14,7 +14,11 @@ import (
 	"go.uber.org/fx/fxtest"
 	"go.uber.org/goleak"
 
+	"github.com/catga-go/catga"
 	"github.com/catga-go/catga/catgatest"
+	"github.com/catga-go/catga/examples/order-service/inventory"
+	"github.com/catga-go/catga/examples/order-service/orders"
+	"github.com/catga-go/catga/examples/order-service/shipping"
 	httpmod "github.com/catga-go/catga/modules/http"
 )
 
@@ -193,10 +197,109 @@ func TestFlow_OutOfStockEndsRejected(t *testing.T) {
 func TestFlow_TotalOverLimitEndsPaymentFailed(t *testing.T) {
 	base := start(t)
 	id := createOrder(t, base, `{"customer_id":"c1","items":[{"sku":"TV","qty":2,"price_cents":500001}]}`)
-	o := waitStatus(t, base, id, "payment_failed")
-	assertHistoryOnce(t, o, "OrderCreated", "StockReserved", "PaymentFailed")
+	waitStatus(t, base, id, "payment_failed")
+	assertHistoryOnce(t, waitHistory(t, base, id, 4), "OrderCreated", "StockReserved", "PaymentFailed", "StockReleased")
 	if n := charges(t, base, id); n != 0 {
 		t.Fatalf("%d charges for a failed payment, want 0", n)
+	}
+	if st := stock(t, base, "TV"); st.Available != inventory.DefaultInitialStock || st.Reserved != 0 {
+		t.Fatalf("TV after a failed payment: %+v, want the stock as before the order", st)
+	}
+}
+
+type stockCounts struct {
+	SKU       string `json:"sku"`
+	Available int64  `json:"available"`
+	Reserved  int64  `json:"reserved"`
+}
+
+func stock(t *testing.T, base, sku string) stockCounts {
+	t.Helper()
+	code, _, b := do(t, http.MethodGet, base+"/inventory/"+sku, "")
+	var st stockCounts
+	if err := json.Unmarshal(b, &st); code != http.StatusOK || err != nil || st.SKU != sku {
+		t.Fatalf("GET /inventory/%s = %d %s", sku, code, b)
+	}
+	return st
+}
+
+// The saga's compensation, counted: 200 orders whose payment fails leave
+// the inventory as it was; the 10 shipped ones keep their stock reserved.
+func TestSaga_FailedPaymentsReleaseTheirStock(t *testing.T) {
+	base := start(t)
+	before := stock(t, base, "TV")
+	var failed, shipped []string
+	for i := range 210 {
+		if i%21 == 0 {
+			shipped = append(shipped, createOrder(t, base, `{"customer_id":"c","items":[{"sku":"TV","qty":1,"price_cents":100}]}`))
+			continue
+		}
+		failed = append(failed, createOrder(t, base, `{"customer_id":"c","items":[{"sku":"TV","qty":2,"price_cents":500001}]}`))
+	}
+	for _, id := range failed {
+		waitStatus(t, base, id, "payment_failed")
+	}
+	for _, id := range shipped {
+		waitStatus(t, base, id, "shipped")
+	}
+	want := stockCounts{SKU: "TV", Available: before.Available - int64(len(shipped)), Reserved: int64(len(shipped))}
+	var got stockCounts
+	if !catgatest.Poll(10*time.Second, func() bool { got = stock(t, base, "TV"); return got == want }) {
+		t.Fatalf("TV after %d failed payments and %d shipped orders: %+v, want %+v", len(failed), len(shipped), got, want)
+	}
+	t.Logf("%d payment_failed orders released their stock; %d shipped hold theirs: %+v", len(failed), len(shipped), got)
+}
+
+// The saga's state and history are served at /flows/order/{id}.
+func TestSaga_StateAndHistoryOverHTTP(t *testing.T) {
+	base := start(t)
+	id := createOrder(t, base, `{"customer_id":"c1","items":[{"sku":"A","qty":1,"price_cents":5}]}`)
+	waitStatus(t, base, id, "shipped")
+	var in struct {
+		Flow    string          `json:"flow"`
+		Key     string          `json:"key"`
+		State   json.RawMessage `json:"state"`
+		History []struct {
+			Step string `json:"step"`
+		} `json:"history"`
+	}
+	catgatest.Poll(5*time.Second, func() bool {
+		_, _, b := do(t, http.MethodGet, base+"/flows/order/"+id, "")
+		return json.Unmarshal(b, &in) == nil && len(in.History) == 4
+	})
+	var steps []string
+	for _, h := range in.History {
+		steps = append(steps, h.Step)
+	}
+	if in.Flow != "order" || in.Key != id || !strings.Contains(string(in.State), `"status":"shipped"`) ||
+		strings.Join(steps, " ") != "OrderCreated StockReserved PaymentCompleted OrderShipped" {
+		t.Fatalf("GET /flows/order/%s: %+v (state %s), want the shipped saga's four steps", id, in, in.State)
+	}
+}
+
+// Without a payment service, an order is cancelled after
+// ORDER_PAYMENT_TIMEOUT and its stock released.
+func TestSaga_UnpaidOrderIsCancelledAndItsStockReleased(t *testing.T) {
+	t.Setenv("HTTP_ADDR", "127.0.0.1:0")
+	t.Setenv("LOG_LEVEL", "error")
+	t.Setenv("ORDER_PAYMENT_TIMEOUT", "300ms")
+	var srv *httpmod.Server
+	app := fxtest.New(t, catga.Module, orders.Module, inventory.Module, shipping.Module, fx.Populate(&srv))
+	app.RequireStart()
+	t.Cleanup(app.RequireStop)
+	t.Cleanup(http.DefaultClient.CloseIdleConnections)
+	base := "http://" + srv.Addr()
+	var ids []string
+	for range 20 {
+		ids = append(ids, createOrder(t, base, `{"customer_id":"c","items":[{"sku":"B","qty":3,"price_cents":10}]}`))
+	}
+	for _, id := range ids {
+		waitStatus(t, base, id, "cancelled")
+	}
+	want := stockCounts{SKU: "B", Available: inventory.DefaultInitialStock}
+	var got stockCounts
+	if !catgatest.Poll(5*time.Second, func() bool { got = stock(t, base, "B"); return got == want }) {
+		t.Fatalf("B after 20 cancelled orders: %+v, want %+v", got, want)
 	}
 }
 

@@ -40,9 +40,12 @@ func TestTrace_OneOrderIsOneTrace(t *testing.T) {
 	id := createOrder(t, base, `{"customer_id":"c1","items":[{"sku":"A","qty":1,"price_cents":100}]}`)
 	waitStatus(t, base, id, "shipped")
 
+	// The saga's chain: each event's step sends the next command.
 	want := []string{"POST /orders", "handle CreateOrder",
-		"publish OrderCreated", "process OrderCreated", "publish StockReserved", "process StockReserved",
-		"publish PaymentCompleted", "process PaymentCompleted", "publish OrderShipped", "process OrderShipped"}
+		"publish OrderCreated", "process OrderCreated", "publish ReserveStock", "process ReserveStock",
+		"publish StockReserved", "process StockReserved", "publish ChargePayment", "process ChargePayment",
+		"publish PaymentCompleted", "process PaymentCompleted", "publish ShipOrder", "process ShipOrder",
+		"publish OrderShipped", "process OrderShipped"}
 	// A parent span ends after its children (an event's consumer span after
 	// the publish its handler made): wait until every child's parent is
 	// exported too, not only one span of each name.
@@ -117,8 +120,10 @@ func TestMetrics_AfterTenOrders(t *testing.T) {
 	for _, id := range ids {
 		waitStatus(t, base, id, "shipped")
 	}
-	// Each event is handled by two modules in the monolith but one: OrderShipped.
-	want := map[string]float64{"CreateOrder": 10, "OrderCreated": 20, "StockReserved": 20, "PaymentCompleted": 20, "OrderShipped": 10}
+	// Each event is handled twice in the monolith (its order's projection
+	// and saga); each command once.
+	want := map[string]float64{"CreateOrder": 10, "OrderCreated": 20, "ReserveStock": 10, "StockReserved": 20,
+		"ChargePayment": 10, "PaymentCompleted": 20, "ShipOrder": 10, "OrderShipped": 20}
 	var got map[string]float64
 	if !catgatest.Poll(5*time.Second, func() bool {
 		got = handledOK(t, base)
@@ -198,11 +203,17 @@ var causes = map[string]string{
 	"handle CreateOrder":       "POST /orders",
 	"publish OrderCreated":     "handle CreateOrder",
 	"process OrderCreated":     "publish OrderCreated",
-	"publish StockReserved":    "process OrderCreated",
+	"publish ReserveStock":     "process OrderCreated",
+	"process ReserveStock":     "publish ReserveStock",
+	"publish StockReserved":    "process ReserveStock",
 	"process StockReserved":    "publish StockReserved",
-	"publish PaymentCompleted": "process StockReserved",
+	"publish ChargePayment":    "process StockReserved",
+	"process ChargePayment":    "publish ChargePayment",
+	"publish PaymentCompleted": "process ChargePayment",
 	"process PaymentCompleted": "publish PaymentCompleted",
-	"publish OrderShipped":     "process PaymentCompleted",
+	"publish ShipOrder":        "process PaymentCompleted",
+	"process ShipOrder":        "publish ShipOrder",
+	"publish OrderShipped":     "process ShipOrder",
 	"process OrderShipped":     "publish OrderShipped",
 }
 
