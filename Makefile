@@ -103,9 +103,9 @@ bench-scale: deps
 bench-schedule: deps
 	cd bench && $(GO) test -run '^$$' -bench . -benchmem -benchtime 10000x -count 3 -timeout 10m ./schedule/ | tee results-schedule.txt
 
-## bench-micro: the package benchmarks of cqrs, natsmod and redismod
+## bench-micro: the package benchmarks of cqrs, natsmod, redismod and pgmod
 bench-micro:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(COUNT) ./cqrs/... ./modules/natsmod/ ./modules/redismod/
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(COUNT) ./cqrs/... ./modules/natsmod/ ./modules/redismod/ ./modules/pgmod/
 
 tidy:
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) mod tidy); done
