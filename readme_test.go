@@ -138,3 +138,19 @@ func goRun(t *testing.T, dir string, args ...string) string {
 	}
 	return string(out)
 }
+
+// The README's saga is under 40 lines, as the README promises a reader.
+func TestREADME_SagaUnder40Lines(t *testing.T) {
+	_, after, ok := strings.Cut(readREADME(t), "## Sagas")
+	if !ok {
+		t.Fatal("README has no '## Sagas' section")
+	}
+	_, code, ok := strings.Cut(after, "```go\n")
+	code, _, ok2 := strings.Cut(code, "```")
+	if !ok || !ok2 || !strings.Contains(code, "flow.New[") || !strings.Contains(code, "flow.Start(") {
+		t.Fatal("the section has no go block declaring a flow")
+	}
+	if n := strings.Count(strings.TrimSpace(code), "\n") + 1; n >= 40 {
+		t.Errorf("the saga is %d lines, want under 40", n)
+	}
+}
