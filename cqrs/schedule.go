@@ -49,6 +49,12 @@ func (b *Bus) DispatchAt(ctx context.Context, at time.Time, cmd any) (string, er
 // under id (never scheduled, cancelled already, or delivered). A message
 // whose time came while Cancel ran may still be delivered: a handler that
 // must not act on a cancelled timeout checks its own state too.
+//
+// Cancel acts on the broker at once; it is no part of a transaction. One
+// scheduled inside a transaction is not there until the relay has
+// scheduled it (Cancel before that finds nothing, and the message goes),
+// and a Cancel inside a transaction is not undone if it rolls back. In a
+// flow, let the timeout's step read the state instead (package flow).
 func (b *Bus) Cancel(ctx context.Context, id string) error {
 	s, err := b.scheduler("Cancel")
 	if err != nil {
@@ -79,8 +85,14 @@ func (b *Bus) scheduler(op string) (transport.Scheduler, error) {
 }
 
 func (b *Bus) schedulable(op string, at time.Time) error {
-	if _, err := b.scheduler(op); err != nil {
+	s, err := b.scheduler(op)
+	if err != nil {
 		return err
+	}
+	if l, ok := s.(transport.ScheduleLimiter); ok {
+		if max := l.MaxScheduleAhead(); max > 0 && time.Until(at) > max {
+			return Permanent(fmt.Errorf("cqrs: %s: %v is %v ahead, beyond the %v the transport holds a scheduled message", op, at, time.Until(at).Round(time.Second), max))
+		}
 	}
 	if at.IsZero() {
 		return fmt.Errorf("cqrs: %s: the zero time is no time to deliver at (give time.Now().Add(d))", op)

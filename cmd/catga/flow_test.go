@@ -8,10 +8,13 @@ import (
 	"testing"
 
 	"github.com/catga-go/catga/cqrs/flow"
+	"github.com/catga-go/catga/cqrs/memory"
 )
 
 func TestFlow_ShowsStateAndHistoryOrWhyNot(t *testing.T) {
-	store := flow.NewMemoryStore(nil)
+	tr := memory.New(memory.Options{})
+	defer tr.Close(context.Background())
+	store := flow.NewMemoryStore(tr)
 	err := store.Run(context.Background(), "checkout", "o1", func(_ context.Context, in *flow.Instance) error {
 		in.State = json.RawMessage(`{"status":"paid"}`)
 		in.History = append(in.History, flow.Entry{Step: "OrderPlaced", MessageID: "01A"}, flow.Entry{Step: "PaymentDone", MessageID: "01B", Note: "in time"})

@@ -3,6 +3,7 @@ package flow
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -13,10 +14,12 @@ import (
 // MemoryStore keeps instances in process, for tests and a service on the
 // memory transport. Its transaction is a mutex per instance; the messages
 // a step sends are held until the step's state is saved, then published
-// on the transport in order (nothing is sent for a step that failed).
-// Nothing survives the process.
+// on the transport in order (nothing is sent for a step that failed). If
+// that publish fails, the step is undone and its error returned, so the
+// redelivery runs it again: what the failed publish had sent already may
+// then go twice, with new ids. Nothing survives the process.
 type MemoryStore struct {
-	tr transport.Transport // nil: the bus runs what is sent in process
+	tr transport.Transport
 
 	mu        sync.Mutex
 	instances map[[2]string]*memInstance
@@ -27,8 +30,11 @@ type memInstance struct {
 	in *Instance  // nil until saved
 }
 
-// NewMemoryStore returns an empty store whose steps' messages go to tr
-// (the bus's transport, bus.Transport(); nil for a bus without one).
+// NewMemoryStore returns an empty store whose steps' messages go to tr,
+// the bus's transport (bus.Transport()). A bus without a transport runs
+// what a step sends in its handlers at once, inside the step, where a
+// reply to the same instance would wait for the step to end: such a store
+// refuses every Run (give the bus the memory transport).
 func NewMemoryStore(tr transport.Transport) *MemoryStore {
 	return &MemoryStore{tr: tr, instances: map[[2]string]*memInstance{}}
 }
@@ -47,6 +53,9 @@ func (s *MemoryStore) instance(flow, key string) *memInstance {
 
 // Run implements Store.
 func (s *MemoryStore) Run(ctx context.Context, flow, key string, fn func(ctx context.Context, in *Instance) error) error {
+	if s.tr == nil {
+		return fmt.Errorf("flow: %s/%s: the MemoryStore has no transport to send a step's messages through (NewMemoryStore(bus.Transport()), on a bus with the memory transport)", flow, key)
+	}
 	mi := s.instance(flow, key)
 	mi.mu.Lock()
 	defer mi.mu.Unlock()
@@ -55,12 +64,10 @@ func (s *MemoryStore) Run(ctx context.Context, flow, key string, fn func(ctx con
 		in = mi.in.clone()
 	}
 	var held []transport.Outgoing
-	if s.tr != nil {
-		ctx = transport.WithOutbox(ctx, transport.OutboxFunc(func(_ context.Context, t transport.Topic, env *transport.Envelope) error {
-			held = append(held, transport.Outgoing{Topic: t, Envelope: env})
-			return nil
-		}))
-	}
+	ctx = transport.WithOutbox(ctx, transport.OutboxFunc(func(_ context.Context, t transport.Topic, env *transport.Envelope) error {
+		held = append(held, transport.Outgoing{Topic: t, Envelope: env})
+		return nil
+	}))
 	switch err := fn(ctx, in); {
 	case errors.Is(err, ErrSkip):
 		return nil
@@ -73,13 +80,15 @@ func (s *MemoryStore) Run(ctx context.Context, flow, key string, fn func(ctx con
 	}
 	in.Version++
 	in.Updated = now
+	prev := mi.in
 	mi.in = in.clone()
 	if len(held) > 0 {
 		errs := make([]error, len(held))
 		transport.PublishBatch(context.WithoutCancel(ctx), s.tr, held, errs)
 		for _, err := range errs {
 			if err != nil {
-				return err // saved, not all sent: the state is kept, as an outbox whose relay failed would
+				mi.in = prev // undone: the redelivery runs the step again
+				return fmt.Errorf("flow: %s/%s: sending the step's messages: %w", flow, key, err)
 			}
 		}
 	}

@@ -198,3 +198,38 @@ func heapInuse() uint64 {
 	runtime.ReadMemStats(&ms)
 	return ms.HeapInuse
 }
+
+// A group whose queue is full (its instance stopped) holds back none of
+// the other groups' scheduled messages.
+func TestSchedule_AFullGroupHoldsBackNoOther(t *testing.T) {
+	b := memory.NewBroker(memory.Options{QueueSize: 1})
+	defer b.Close()
+	tr := memory.NewTransport(b)
+	defer tr.Close(context.Background())
+	topic := transport.Topic{Kind: transport.KindEvent, Name: "Due"}
+	stalled, err := tr.Subscribe(context.Background(), transport.Subscription{Group: "stalled", Instance: "i", Topics: []transport.TopicHandler{{Topic: topic,
+		Handler: transport.DeliveryHandlerFunc(func(context.Context, transport.Delivery) {})}}}) // never settles
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 10)
+	if _, err := tr.Subscribe(context.Background(), transport.Subscription{Group: "live", Instance: "i", Topics: []transport.TopicHandler{{Topic: topic,
+		Handler: transport.DeliveryHandlerFunc(func(ctx context.Context, d transport.Delivery) { got <- d.Envelope().ID; _ = d.Ack(ctx) })}}}); err != nil {
+		t.Fatal(err)
+	}
+	_ = stalled.Close(context.Background()) // its queue fills and stays full
+	due := time.Now().Add(100 * time.Millisecond)
+	for i := range 5 {
+		env := &transport.Envelope{ID: fmt.Sprint("m", i), Name: "Due", Kind: transport.KindEvent, DeliverAt: due, Payload: []byte(`{}`)}
+		if err := tr.Publish(context.Background(), topic, env); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 5 {
+		select {
+		case <-got:
+		case <-time.After(2 * time.Second):
+			t.Fatalf("the live group got %d of 5 scheduled messages: the full group held the rest back", i)
+		}
+	}
+}

@@ -14,8 +14,13 @@ type scheduled struct {
 	at    time.Time
 	topic transport.Topic
 	env   *transport.Envelope // the broker's own copy
+	only  *queue              // a retry for one group whose queue was full; nil: every group
 	index int
 }
+
+// fullRetry is how soon a scheduled message that found a group's queue
+// full tries that queue again: the scheduler never waits on one group.
+const fullRetry = 50 * time.Millisecond
 
 // timerHeap orders the scheduled messages by time (container/heap).
 type timerHeap []*scheduled
@@ -90,7 +95,9 @@ func (b *Broker) fire() {
 		var due []*scheduled
 		for len(b.sched) > 0 && !b.sched[0].at.After(now) {
 			s := heap.Pop(&b.sched).(*scheduled)
-			delete(b.byID, s.env.ID)
+			if s.only == nil {
+				delete(b.byID, s.env.ID)
+			}
 			due = append(due, s)
 		}
 		wait := time.Hour
@@ -99,12 +106,17 @@ func (b *Broker) fire() {
 		}
 		b.mu.Unlock()
 		for _, s := range due {
-			qs, err := b.groupsOf(s.topic)
-			if err != nil {
-				return // closed
+			qs := []*queue{s.only}
+			if s.only == nil {
+				var err error
+				if qs, err = b.groupsOf(s.topic); err != nil {
+					return // closed
+				}
 			}
 			for _, q := range qs {
-				_ = b.enqueue(context.Background(), q, newItem(s.env)) // fails only when the broker closes
+				if !q.push(newItem(s.env)) {
+					b.retryFull(s, q)
+				}
 			}
 		}
 		if len(due) > 0 {
@@ -117,6 +129,15 @@ func (b *Broker) fire() {
 		case <-b.done:
 			return
 		}
+	}
+}
+
+// retryFull schedules s again for q alone, fullRetry from now.
+func (b *Broker) retryFull(s *scheduled, q *queue) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.closed {
+		heap.Push(&b.sched, &scheduled{at: time.Now().Add(fullRetry), topic: s.topic, env: s.env, only: q})
 	}
 }
 

@@ -129,6 +129,14 @@ type Scheduler interface {
 	Cancel(ctx context.Context, id string) (bool, error)
 }
 
+// ScheduleLimiter is implemented by a Scheduler that holds scheduled
+// messages only so far ahead (natsmod on the server's scheduling: the
+// stream's max age). The bus refuses, at PublishAt, a time beyond it, so
+// that a transaction never commits a timeout its relay cannot schedule.
+type ScheduleLimiter interface {
+	MaxScheduleAhead() time.Duration // 0: no limit
+}
+
 // PayloadLimiter is implemented by a transport whose broker bounds a
 // message's size (NATS's max_payload). The bus refuses, at send, a payload
 // over the smaller of its own limit and this one.

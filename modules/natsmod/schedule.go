@@ -42,7 +42,9 @@ import (
 // stream while one exists.
 //
 // Cancel deletes the schedule's message (the last on its subject), where
-// either way may hold it.
+// either way may hold it. The fallback compares the due time with the
+// clock of the instance that fires it: keep the instances' clocks in step
+// (NTP), or a fast one fires early by its lead.
 
 const (
 	headerSchedule       = "Nats-Schedule"
@@ -77,6 +79,16 @@ func (t *Transport) scheduledMessage(topic transport.Topic, env *transport.Envel
 	h[headerSchedule] = []string{"@at " + env.DeliverAt.UTC().Format(time.RFC3339Nano)}
 	h[headerScheduleTarget] = []string{target}
 	return &nats.Msg{Subject: t.cfg.Prefix + ".schedules." + topic.Kind.Plural() + "." + env.ID, Header: h, Data: env.Payload}, nil
+}
+
+// MaxScheduleAhead implements transport.ScheduleLimiter: on the server's
+// scheduling, the stream keeps a schedule for NATS_STREAM_MAX_AGE; the
+// fallback stream has no limit.
+func (t *Transport) MaxScheduleAhead() time.Duration {
+	if t.native.Load() {
+		return t.cfg.MaxAge
+	}
+	return 0
 }
 
 // Cancel implements transport.Scheduler.
@@ -137,23 +149,33 @@ func (t *Transport) startFallback(ctx context.Context, js jetstream.JetStream) e
 	}
 	// The messages due are published by a few workers, so that many due
 	// at once are not one round trip after another.
-	f := &fallback{due: make(chan jetstream.Msg, fireWorkers)}
+	// A message handed to no worker when the scheduler stops stays
+	// unacknowledged and comes back after NATS_ACK_WAIT.
+	f := &fallback{due: make(chan jetstream.Msg), stop: make(chan struct{})}
 	for range fireWorkers {
 		f.wg.Add(1)
 		go func() {
 			defer f.wg.Done()
-			for m := range f.due {
-				t.fire(js, m)
+			for {
+				select {
+				case m := <-f.due:
+					t.fire(js, m)
+				case <-f.stop:
+					return
+				}
 			}
 		}()
 	}
 	f.cc, err = cons.Consume(func(m jetstream.Msg) {
 		if t.wait(m) {
-			f.due <- m
+			select {
+			case f.due <- m:
+			case <-f.stop:
+			}
 		}
 	}, jetstream.PullMaxMessages(t.cfg.FetchBatch))
 	if err != nil {
-		close(f.due)
+		close(f.stop)
 		f.wg.Wait()
 		return fmt.Errorf("natsmod: scheduler on %s: %w", t.cfg.schedulesStream(), err)
 	}
@@ -166,17 +188,19 @@ const fireWorkers = 8
 
 // fallback is the running scheduler of the fallback stream.
 type fallback struct {
-	cc  jetstream.ConsumeContext
-	due chan jetstream.Msg
-	wg  sync.WaitGroup // the workers
+	cc   jetstream.ConsumeContext
+	due  chan jetstream.Msg
+	stop chan struct{}  // closed by stopFallback: the callback and the workers give up
+	wg   sync.WaitGroup // the workers
 }
 
-// stopFallback stops the fallback's scheduler, if it runs, and waits for it.
+// stopFallback stops the fallback's scheduler, if it runs, and waits for
+// its workers (a fire in progress ends within its publish timeout).
 func (t *Transport) stopFallback() {
 	if f := t.fallback.Swap(nil); f != nil {
+		close(f.stop) // first: a callback blocked handing a message over returns
 		f.cc.Stop()
-		<-f.cc.Closed() // the callback has returned: nothing more is sent to due
-		close(f.due)
+		<-f.cc.Closed()
 		f.wg.Wait()
 	}
 }

@@ -3,6 +3,7 @@ package natsmod_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -170,5 +171,32 @@ func TestSchedule_UpgradeFromStreamsOfAnOlderBuildOrServer(t *testing.T) {
 	defer mu.Unlock()
 	if got[1].Before(oldDue) || got[2].Before(newDue) {
 		t.Fatalf("arrived early: %v before %v, %v before %v", got[1], oldDue, got[2], newDue)
+	}
+}
+
+// On the server's scheduling a schedule lives in a stream with a max age:
+// PublishAt refuses a time beyond it at once (before any transaction
+// commits it); the fallback stream has no such limit.
+func TestSchedule_BeyondTheStreamsMaxAgeIsRefusedAtPublishAt(t *testing.T) {
+	srv := natstest.Start(t)
+	cfg := testConfig(srv)
+	cfg.MaxAge = time.Hour
+	bus, err := cqrs.New(cqrs.Options{Service: "pub", Instance: "p1", Transport: connect(t, cfg, "server")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	_, err = bus.PublishAt(ctx, time.Now().Add(2*time.Hour), Tick{N: 1})
+	if err == nil || !cqrs.IsPermanent(err) || !strings.Contains(err.Error(), "1h0m0s") {
+		t.Fatalf("PublishAt 2h ahead of a 1h max age: %v, want a permanent error naming the limit", err)
+	}
+	if _, err := bus.PublishAt(ctx, time.Now().Add(30*time.Minute), Tick{N: 2}); err != nil {
+		t.Fatalf("PublishAt within the max age: %v", err)
+	}
+	stream := cfg
+	stream.Schedules = "stream"
+	fb, _ := cqrs.New(cqrs.Options{Service: "pub", Instance: "p2", Transport: connect(t, stream, "fallback")})
+	if _, err := fb.PublishAt(ctx, time.Now().Add(2*time.Hour), Tick{N: 3}); err != nil {
+		t.Fatalf("PublishAt 2h ahead on the fallback stream: %v", err)
 	}
 }

@@ -59,11 +59,12 @@ type Transport struct {
 }
 
 var (
-	_ transport.Transport      = (*Transport)(nil)
-	_ transport.DeadLetters    = (*Transport)(nil)
-	_ transport.PayloadLimiter = (*Transport)(nil)
-	_ transport.BatchPublisher = (*Transport)(nil)
-	_ transport.Scheduler      = (*Transport)(nil)
+	_ transport.Transport       = (*Transport)(nil)
+	_ transport.DeadLetters     = (*Transport)(nil)
+	_ transport.PayloadLimiter  = (*Transport)(nil)
+	_ transport.BatchPublisher  = (*Transport)(nil)
+	_ transport.Scheduler       = (*Transport)(nil)
+	_ transport.ScheduleLimiter = (*Transport)(nil)
 )
 
 // New returns a transport for cfg, not connected yet. name is the

@@ -2,13 +2,16 @@ package redismod
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/catga-go/catga/cqrs"
 	"github.com/catga-go/catga/cqrs/transport"
 )
 
@@ -22,13 +25,17 @@ import (
 // Which streams have messages waiting, and how soon, is an index of its
 // own slot: <prefix>:{scheduled}, a sorted set of stream keys by the
 // earliest due time (a lower bound: a scheduler may raise it only to what
-// it read), with <prefix>:{scheduled}:gen, a counter every schedule bumps,
-// and <prefix>:{scheduled}:id:<id>, the stream of a waiting id (for
-// Cancel; it expires a week after the due time). A schedule adds to its
-// stream's set first, then lowers the index (ZADD LT) and bumps the
-// counter; a scheduler raises or removes an index entry only if the
-// counter did not move since it read it, so no schedule can be left out
-// of the index by a scheduler that read its stream an instant too early.
+// it read), with <prefix>:{scheduled}:gens, a counter per stream that
+// every schedule to it bumps, and <prefix>:{scheduled}:id:<id>, the stream
+// of a waiting id (for Cancel; it expires a week after the due time). A
+// schedule adds to its stream's set first, then lowers the index (ZADD LT)
+// and bumps the stream's counter; a scheduler raises or removes a stream's
+// index entry only if that counter did not move since it read it, so no
+// schedule can be left out of the index by a scheduler that read its
+// stream an instant too early, and schedules to one stream never hold
+// back the index of another. Due times are compared with Redis's clock
+// (TIME in the scripts), so a scheduler whose clock runs fast moves
+// nothing early; the due time itself is the publisher's clock's.
 //
 // Every started transport runs a scheduler: one script call reads the
 // counter, the streams due and the earliest time; it moves what is due,
@@ -48,24 +55,28 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[4])
 return 1`)
 
-// scheduleIndex lowers the index entry of a stream, bumps the counter and
-// records which stream an id waits in.
-// KEYS: index, counter, id key; ARGV: stream, due ms, id key expiry (unix ms).
+// scheduleIndex lowers the index entry of a stream, bumps the stream's
+// counter and records which stream an id waits in.
+// KEYS: index, counters, id key; ARGV: stream, due ms, id key expiry (unix ms).
 var scheduleIndex = redis.NewScript(`
 redis.call('ZADD', KEYS[1], 'LT', ARGV[2], ARGV[1])
-redis.call('INCR', KEYS[2])
+redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
 redis.call('SET', KEYS[3], ARGV[1], 'PXAT', ARGV[3])
 return 1`)
 
-// scheduleLook returns the counter, up to ARGV[2] streams due by ARGV[1]
-// with their index scores, and the earliest score after ARGV[1] ("" when
-// none).
-// KEYS: index, counter.
+// scheduleLook returns Redis's time in ms (every due time is compared with
+// Redis's clock, not a scheduler's), up to ARGV[1] streams due by then
+// with their index scores, each one's counter, and the earliest score
+// after now ("" when none).
+// KEYS: index, counters.
 var scheduleLook = redis.NewScript(`
-local gen = redis.call('GET', KEYS[2]) or '0'
-local due = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, ARGV[2], 'WITHSCORES')
-local later = redis.call('ZRANGE', KEYS[1], '(' .. ARGV[1], '+inf', 'BYSCORE', 'LIMIT', 0, 1, 'WITHSCORES')
-return {gen, due, later[2] or ''}`)
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local due = redis.call('ZRANGE', KEYS[1], '-inf', now, 'BYSCORE', 'LIMIT', 0, ARGV[1], 'WITHSCORES')
+local gens = {}
+for i = 1, #due, 2 do gens[#gens + 1] = redis.call('HGET', KEYS[2], due[i]) or '0' end
+local later = redis.call('ZRANGE', KEYS[1], '(' .. now, '+inf', 'BYSCORE', 'LIMIT', 0, 1, 'WITHSCORES')
+return {tostring(now), due, gens, later[2] or ''}`)
 
 // scheduleMove moves up to ARGV[2] messages due by ARGV[1] into the stream
 // and returns their ids and the next due time in the set ("" when empty).
@@ -84,10 +95,11 @@ local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return {ids, first[2] or ''}`)
 
 // scheduleSettle sets a stream's index entry to the next due time it
-// read, or removes it ("" for none), if the counter is still ARGV[2].
-// KEYS: index, counter; ARGV: stream, counter, next.
+// read, or removes it ("" for none), if the stream's counter is still
+// ARGV[2].
+// KEYS: index, counters; ARGV: stream, counter, next.
 var scheduleSettle = redis.NewScript(`
-if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[2] then return 0 end
+if (redis.call('HGET', KEYS[2], ARGV[1]) or '0') ~= ARGV[2] then return 0 end
 if ARGV[3] == '' then redis.call('ZREM', KEYS[1], ARGV[1]) else redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1]) end
 return 1`)
 
@@ -105,7 +117,7 @@ func scheduledKeys(stream string) []string {
 }
 
 func (k keys) scheduleIndex() string       { return k.tagged("scheduled", "") }
-func (k keys) scheduleGen() string         { return k.tagged("scheduled", "gen") }
+func (k keys) scheduleGen() string         { return k.tagged("scheduled", "gens") }
 func (k keys) scheduleID(id string) string { return k.tagged("scheduled", "id:"+id) }
 
 // idKeep is how long after its due time a waiting id's stream is kept for
@@ -122,18 +134,49 @@ const moveBatch = 256
 // (its id is stored once) completes it.
 func (t *Transport) schedule(ctx context.Context, stream string, env *transport.Envelope) error {
 	due := (env.DeliverAt.UnixNano() + 999_999) / 1e6 // in ms, rounded up: never early
-	add := scheduleAdd.Run(ctx, t.rdb, scheduledKeys(stream), env.ID, due, headerBlock(env), env.Payload)
-	if _, err := t.outcome(stream, add.Err(), false); err != nil {
+	// Sent once (go-redis does not retry it): a retry's error could hide
+	// that the first attempt ran, as for XADD (Publish).
+	add := t.evalOnce(ctx, scheduleAdd, scheduledKeys(stream), env.ID, due, headerBlock(env), env.Payload)
+	if _, err := t.outcome(stream, add, false); err != nil {
 		return err
 	}
 	err := scheduleIndex.Run(ctx, t.rdb, []string{t.k.scheduleIndex(), t.k.scheduleGen(), t.k.scheduleID(env.ID)},
 		stream, due, env.DeliverAt.Add(idKeep).UnixMilli()).Err()
 	if err != nil {
-		_, err = t.outcome(t.k.scheduleIndex(), err, false)
-		return fmt.Errorf("redismod: %s stored for %v, not yet indexed; publish it again: %w", env.ID, env.DeliverAt, err)
+		// Stored, and not in the index: unknown, whatever the cause, so
+		// the caller publishes it again (stored once: the id is checked).
+		return fmt.Errorf("redismod: %s stored for %v, not yet indexed; publish it again: %w: %w", env.ID, env.DeliverAt, cqrs.ErrOutcomeUnknown, scrub(err, t.cfg))
 	}
 	t.wakeScheduler(env.DeliverAt)
 	return nil
+}
+
+// onceCmd is a command go-redis does not retry.
+type onceCmd struct{ *redis.Cmd }
+
+// NoRetry tells go-redis not to send the command again.
+func (onceCmd) NoRetry() bool { return true }
+
+// evalOnce runs script once and returns its error: EVALSHA, and when
+// Redis does not know the script (NOSCRIPT: nothing ran), SCRIPT LOAD and
+// EVALSHA again.
+func (t *Transport) evalOnce(ctx context.Context, script *redis.Script, keys []string, args ...any) error {
+	cmdArgs := make([]any, 0, 3+len(keys)+len(args))
+	cmdArgs = append(cmdArgs, "evalsha", script.Hash(), len(keys))
+	for _, k := range keys {
+		cmdArgs = append(cmdArgs, k)
+	}
+	cmdArgs = append(cmdArgs, args...)
+	for attempt := 0; ; attempt++ {
+		cmd := onceCmd{redis.NewCmd(ctx, cmdArgs...)}
+		err := t.rdb.Process(ctx, cmd)
+		if err == nil || attempt > 0 || !strings.HasPrefix(err.Error(), "NOSCRIPT") {
+			return err
+		}
+		if err := script.Load(ctx, t.rdb).Err(); err != nil {
+			return err
+		}
+	}
 }
 
 // Cancel implements transport.Scheduler.
@@ -180,12 +223,15 @@ func (t *Transport) scheduler() {
 		case <-t.schedWake:
 		case <-timer.C:
 		}
+		t.mu.Lock()
+		t.schedNext = time.Time{} // looking: a schedule meanwhile wakes it again
+		t.mu.Unlock()
 		next, more := t.moveDue()
 		wait := t.cfg.ScheduleInterval
 		if more {
 			wait = 0
-		} else if !next.IsZero() {
-			wait = min(wait, max(time.Until(next), 0))
+		} else if next > 0 {
+			wait = min(wait, next)
 		}
 		t.mu.Lock()
 		t.schedNext = time.Now().Add(wait)
@@ -194,34 +240,41 @@ func (t *Transport) scheduler() {
 	}
 }
 
-// moveDue is one look: it moves what is due and returns the earliest due
-// time left (zero: none known) and whether more is due now.
-func (t *Transport) moveDue() (next time.Time, more bool) {
+// lookStreams bounds the streams one look moves.
+const lookStreams = 64
+
+// moveDue is one look: it moves what is due and returns how long until the
+// earliest due time left by Redis's clock (0: none known) and whether
+// more is due now.
+func (t *Transport) moveDue() (next time.Duration, more bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	now := time.Now().UnixMilli()
 	idx := []string{t.k.scheduleIndex(), t.k.scheduleGen()}
-	res, err := scheduleLook.Run(ctx, t.rdb, idx, now, 64).Slice()
-	if err != nil || len(res) != 3 {
-		t.log.Debug("scheduled messages: look failed", zap.String("error", errText(err, t.cfg)))
-		return time.Time{}, false
+	res, err := scheduleLook.Run(ctx, t.rdb, idx, lookStreams).Slice()
+	if err != nil || len(res) != 4 {
+		t.logScheduler("look", "", err)
+		return 0, false
 	}
-	gen, _ := res[0].(string)
+	nowS, _ := res[0].(string)
+	now, _ := strconv.ParseInt(nowS, 10, 64)
 	due, _ := res[1].([]any)
-	next = scoreTime(res[2])
+	gens, _ := res[2].([]any)
+	soonest := int64(-1) // the earliest due time left, Redis ms
+	if ms, ok := scoreMS(res[3]); ok {
+		soonest = ms
+	}
 	for i := 0; i+1 < len(due); i += 2 {
 		stream, _ := due[i].(string)
+		gen := "0"
+		if i/2 < len(gens) {
+			gen, _ = gens[i/2].(string)
+		}
 		mv, err := scheduleMove.Run(ctx, t.rdb, append(scheduledKeys(stream), stream), now, moveBatch).Slice()
 		if err != nil || len(mv) != 2 {
-			t.log.Debug("scheduled messages: move failed", zap.String("stream", stream), zap.String("error", errText(err, t.cfg)))
+			t.logScheduler("move", stream, err)
 			continue
 		}
-		ids, _ := mv[0].([]any)
-		if len(ids) == moveBatch {
-			more = true
-			continue // the rest of what is due first; the index stays
-		}
-		if len(ids) > 0 {
+		if ids, _ := mv[0].([]any); len(ids) > 0 {
 			t.touch(stream)
 			pipe := t.rdb.Pipeline()
 			for _, id := range ids {
@@ -229,29 +282,51 @@ func (t *Transport) moveDue() (next time.Time, more bool) {
 				pipe.Del(ctx, t.k.scheduleID(s))
 			}
 			_, _ = pipe.Exec(ctx)
+			if len(ids) == moveBatch {
+				more = true
+				continue // the rest of what is due first; the index stays
+			}
 		}
 		nextS, _ := mv[1].(string)
 		if err := scheduleSettle.Run(ctx, t.rdb, idx, stream, gen, nextS).Err(); err != nil {
-			t.log.Debug("scheduled messages: index update failed", zap.String("stream", stream), zap.String("error", errText(err, t.cfg)))
+			t.logScheduler("index update", stream, err)
 		}
-		if n := scoreTime(nextS); !n.IsZero() && (next.IsZero() || n.Before(next)) {
-			next = n
+		if ms, ok := scoreMS(nextS); ok && (soonest < 0 || ms < soonest) {
+			soonest = ms
 		}
 	}
-	if len(due) >= 2*64 {
+	if len(due) >= 2*lookStreams {
 		more = true
+	}
+	if soonest >= 0 {
+		next = max(time.Duration(soonest-now)*time.Millisecond, time.Millisecond)
 	}
 	return next, more
 }
 
-// scoreTime reads a score in ms (a string from Lua) as a time; zero for "".
-func scoreTime(v any) time.Time {
+// logScheduler logs a failed step of a look: at warn for Redis's error
+// reply (a script or a key gone wrong: it will not mend by itself), at
+// debug for the connection (Check reports the server down).
+func (t *Transport) logScheduler(step, stream string, err error) {
+	if err == nil {
+		err = errors.New("an answer of the wrong shape")
+	}
+	var rerr redis.Error
+	log := t.log.Debug
+	if errors.As(err, &rerr) {
+		log = t.log.Warn
+	}
+	log("scheduled messages: "+step+" failed", zap.String("stream", stream), zap.String("error", errText(err, t.cfg)))
+}
+
+// scoreMS reads a score in ms (a string from Lua); false for "".
+func scoreMS(v any) (int64, bool) {
 	s, _ := v.(string)
 	f, err := strconv.ParseFloat(s, 64)
 	if s == "" || err != nil {
-		return time.Time{}
+		return 0, false
 	}
-	return time.UnixMilli(int64(f))
+	return int64(f), true
 }
 
 // errText is err's text without secrets, or "" for nil.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"testing"
 	"time"
 
@@ -36,12 +37,15 @@ func TestScheduleSettle_AnUpdateReadTooEarlyLeavesTheIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	// 1. The scheduler looks and moves: nothing in the set.
-	now := time.Now().UnixMilli()
-	look, err := scheduleLook.Run(ctx, tr.rdb, idx, now, 64).Slice()
+	look, err := scheduleLook.Run(ctx, tr.rdb, idx, 64).Slice()
 	if err != nil {
 		t.Fatal(err)
 	}
-	gen := look[0].(string)
+	now, _ := strconv.ParseInt(look[0].(string), 10, 64)
+	if due := look[1].([]any); len(due) != 2 || due[0] != stream {
+		t.Fatalf("look found %v due, want %s", due, stream)
+	}
+	gen := look[2].([]any)[0].(string)
 	mv, err := scheduleMove.Run(ctx, tr.rdb, append(scheduledKeys(stream), stream), now, moveBatch).Slice()
 	if err != nil || len(mv[0].([]any)) != 0 || mv[1].(string) != "" {
 		t.Fatalf("move of an empty set: %v, %v", mv, err)
