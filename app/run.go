@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"go.uber.org/fx"
 )
@@ -27,6 +30,13 @@ func Run(opts ...fx.Option) error {
 		fmt.Fprintln(stderr, "catga: "+strings.ReplaceAll(err.Error(), "\n", "; "))
 		return err
 	}
+	// SIGINT and SIGTERM are caught from here on: fx starts relaying them
+	// only once its start hooks have run, and one that came in between (the
+	// "started" line is the last hook's) would otherwise end the process
+	// at once, with no drain.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
 	a := fx.New(append(opts, fx.StartTimeout(cfg.StartTimeout), fx.StopTimeout(cfg.StopTimeout))...)
 	// Start returns the error of a.New too; Module's fx logger reports
 	// either in one line.
@@ -35,7 +45,10 @@ func Run(opts ...fx.Option) error {
 	if err := a.Start(startCtx); err != nil {
 		return err
 	}
-	<-a.Wait()
+	select {
+	case <-a.Wait():
+	case <-sigs:
+	}
 	stopCtx, cancelStop := context.WithTimeout(context.Background(), cfg.StopTimeout)
 	defer cancelStop()
 	if err := a.Stop(stopCtx); err != nil {
