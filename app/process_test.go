@@ -204,6 +204,21 @@ func TestService_StartIsBoundedByCATGA_START_TIMEOUT(t *testing.T) {
 	}
 }
 
+// A SIGTERM that comes while the app is starting (before fx relays
+// signals: the last start hook sends it here) is a clean stop too, not
+// the end of the process by the signal with no drain. app.Run only: a
+// bare fx.New(...).Run() has fx's own window.
+func TestService_SIGTERMWhileStartingStopsCleanly(t *testing.T) {
+	p := startService(t, "run", "CATGA_TEST_CASE=sigterm-in-start")
+	if code := p.wait(t, 10*time.Second); code != 0 {
+		t.Fatalf("exit %d, want 0 (a clean stop):\n%s", code, strings.Join(p.output(), "\n"))
+	}
+	var last struct{ Level, Msg string }
+	if l := lastLine(p.output()); json.Unmarshal([]byte(l), &last) != nil || last.Msg != "stopped" {
+		t.Errorf("last line %q, want the info line \"stopped\"", l)
+	}
+}
+
 // Ctrl-C is a clean stop: exit 0, and the last line says so.
 func TestService_SIGINTStopsCleanlyWithExit0(t *testing.T) {
 	for _, form := range forms {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"syscall"
 	"time"
 
 	"go.uber.org/fx"
@@ -35,6 +36,10 @@ func main() {
 	case "wrong-result": // the handler returns string, not int
 		opts = append(opts, cqrs.Command[Greet, int](func() cqrs.CommandHandlerFunc[Greet, string] {
 			return func(context.Context, Greet) (string, error) { return "", nil }
+		}))
+	case "sigterm-in-start": // SIGTERM while the app is still starting
+		opts = append(opts, fx.Invoke(func(lc fx.Lifecycle) {
+			lc.Append(fx.Hook{OnStart: func(context.Context) error { return syscall.Kill(os.Getpid(), syscall.SIGTERM) }})
 		}))
 	case "slog": // a library that logs through slog.Default
 		opts = append(opts, fx.Invoke(func(lc fx.Lifecycle) {
