@@ -1,6 +1,8 @@
 package natsmod
 
 import (
+	"sync"
+
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -21,7 +23,12 @@ func (t *Transport) subject(topic transport.Topic) string {
 // a stream that captures a subject answers requests to it with its own
 // publish ack, so requests use subjects no stream captures.
 func (t *Transport) requestSubject(topic transport.Topic) string {
-	return t.cfg.Prefix + ".rpc." + topic.Kind.Plural() + "." + topic.Name
+	if s, ok := t.rpcSubjects.Load(topic); ok {
+		return s.(string)
+	}
+	s := t.cfg.Prefix + ".rpc." + topic.Kind.Plural() + "." + topic.Name
+	t.rpcSubjects.Store(topic, s)
+	return s
 }
 
 // headersOf returns env's headers as NATS headers. What the receiver can
@@ -48,12 +55,48 @@ func headersOf(env *transport.Envelope) nats.Header {
 
 const defaultContentType = "application/json"
 
-// requestHeaders are headersOf less the type too: a request's subject
-// names it.
-func requestHeaders(env *transport.Envelope) nats.Header {
-	h := headersOf(env)
-	delete(h, transport.HeaderName)
-	return h
+// requestHeader is a request's headers, reused once the request is sent
+// (nats.go writes them out in RequestMsg and keeps nothing of them).
+type requestHeader struct {
+	h    nats.Header
+	vals [12]string // one array for every header's value
+}
+
+var requestHeaders = sync.Pool{New: func() any { return &requestHeader{h: make(nats.Header, 10)} }}
+
+// fill sets rh to headersOf(env) less the type too (a request's subject
+// names it), and the caller's deadline.
+func (rh *requestHeader) fill(env *transport.Envelope, deadline string) nats.Header {
+	clear(rh.h)
+	n := 0
+	set := func(k, v string) {
+		if n == len(rh.vals) {
+			rh.h[k] = []string{v}
+			return
+		}
+		rh.vals[n] = v
+		rh.h[k] = rh.vals[n : n+1 : n+1] // capped: an Add to it copies
+		n++
+	}
+	env.EachHeader(func(k, v string) {
+		switch {
+		case k == transport.HeaderID:
+			k = jetstream.MsgIDHeader
+		case k == transport.HeaderName, k == transport.HeaderKind,
+			k == transport.HeaderContentType && v == defaultContentType,
+			k == transport.HeaderCorrelationID && v == env.ID:
+			return
+		}
+		set(k, v)
+	})
+	set(headerDeadline, deadline)
+	return rh.h
+}
+
+// release returns rh to the pool.
+func (rh *requestHeader) release() {
+	clear(rh.vals[:])
+	requestHeaders.Put(rh)
 }
 
 // envelopeOf reads the envelope headersOf wrote, of a message of kind.

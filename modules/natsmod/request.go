@@ -30,11 +30,13 @@ func (t *Transport) Request(ctx context.Context, topic transport.Topic, env *tra
 	if !bounded {
 		dl = time.Now().Add(t.cfg.RequestTimeout)
 	}
-	msg := &nats.Msg{Subject: t.requestSubject(topic), Header: requestHeaders(env), Data: env.Payload}
+	subject := t.requestSubject(topic)
 	if st := t.status(); st != nats.CONNECTED {
-		return nil, notConnected("request", msg.Subject, st)
+		return nil, notConnected("request", subject, st)
 	}
-	msg.Header[headerDeadline] = []string{strconv.FormatInt(dl.UnixNano(), 10)}
+	rh := requestHeaders.Get().(*requestHeader)
+	defer rh.release() // nats.go has written the headers out when the request returns
+	msg := &nats.Msg{Subject: subject, Header: rh.fill(env, strconv.FormatInt(dl.UnixNano(), 10)), Data: env.Payload}
 	var resp *nats.Msg
 	switch {
 	case ctx.Done() == nil:

@@ -39,7 +39,8 @@ type Transport struct {
 	maxPayload atomic.Int64
 	// subjects caches each topic's subject, built once rather than on
 	// every publish.
-	subjects sync.Map // transport.Topic -> string
+	subjects    sync.Map // transport.Topic -> string
+	rpcSubjects sync.Map // transport.Topic -> its request subject
 	// perTopic makes the per-topic consumer layout of servers older than
 	// 2.10 on any server: the tests of that layout set it.
 	perTopic bool
