@@ -86,7 +86,7 @@ func (t *Transport) Publish(ctx context.Context, topic transport.Topic, env *tra
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if env.DeliverAt.After(time.Now()) {
+	if env.Scheduled() {
 		return t.broker.schedule(topic, env)
 	}
 	qs, err := t.broker.groupsOf(topic)

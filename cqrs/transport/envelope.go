@@ -161,6 +161,13 @@ func parseTime(str func(string) string, key string, errs *[]error) time.Time {
 	return ts
 }
 
+// Scheduled reports whether e is held for later: its DeliverAt is set and
+// still ahead. The clock is read only for a scheduled message, so a plain
+// publish pays nothing for it.
+func (e *Envelope) Scheduled() bool {
+	return !e.DeliverAt.IsZero() && e.DeliverAt.After(time.Now())
+}
+
 // Clone returns a copy of e that shares nothing mutable with it.
 func (e *Envelope) Clone() *Envelope {
 	c := *e

@@ -96,7 +96,7 @@ func (t *Transport) message(topic transport.Topic, env *transport.Envelope) (*na
 	if topic.Kind != transport.KindEvent && topic.Kind != transport.KindCommand {
 		return nil, cqrs.Permanent(fmt.Errorf("natsmod: publish of a %s: only events and commands are durable", topic.Kind))
 	}
-	if env.DeliverAt.After(time.Now()) {
+	if env.Scheduled() {
 		return t.scheduledMessage(topic, env)
 	}
 	return &nats.Msg{Subject: t.subject(topic), Header: headersOf(env), Data: env.Payload}, nil

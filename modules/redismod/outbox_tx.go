@@ -307,7 +307,7 @@ func (b *txOutbox) Add(ctx context.Context, topic transport.Topic, env *transpor
 	}
 	// A scheduled message goes through the relay, whose publish holds it
 	// until its time; written straight into the stream it would go at once.
-	if b.direct != nil && !env.DeliverAt.After(time.Now()) {
+	if b.direct != nil && !env.Scheduled() {
 		key := b.direct.k.stream(topic)
 		b.pipe.XAdd(ctx, &redis.XAddArgs{Stream: key, Values: fields(env)})
 		b.streams = append(b.streams, key)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -60,7 +59,7 @@ func (t *Transport) Publish(ctx context.Context, topic transport.Topic, env *tra
 	if err := t.sendable(ctx); err != nil {
 		return &notSentError{key, err}
 	}
-	if env.DeliverAt.After(time.Now()) {
+	if env.Scheduled() {
 		return t.schedule(ctx, key, env)
 	}
 	cmd := newXAdd(ctx, key, env)
@@ -98,8 +97,7 @@ func (t *Transport) PublishBatch(ctx context.Context, msgs []transport.Outgoing,
 	}
 	// Scheduled messages go one by one (two scripts each, in order); the
 	// runs between them in pipelines.
-	now := time.Now()
-	scheduled := func(m transport.Outgoing) bool { return m.Envelope != nil && m.Envelope.DeliverAt.After(now) }
+	scheduled := func(m transport.Outgoing) bool { return m.Envelope != nil && m.Envelope.Scheduled() }
 	var halt error // why the rest of the batch is not sent
 	for lo := 0; lo < len(msgs); {
 		if halt != nil {
