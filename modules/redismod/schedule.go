@@ -316,7 +316,7 @@ func (t *Transport) logScheduler(step, stream string, err error) {
 	if errors.As(err, &rerr) {
 		log = t.log.Warn
 	}
-	log("scheduled messages: "+step+" failed", zap.String("stream", stream), zap.String("error", errText(err, t.cfg)))
+	log("scheduled messages: "+step+" failed", zap.String("stream", stream), zap.String("error", scrub(err, t.cfg).Error()))
 }
 
 // scoreMS reads a score in ms (a string from Lua); false for "".
@@ -327,12 +327,4 @@ func scoreMS(v any) (int64, bool) {
 		return 0, false
 	}
 	return int64(f), true
-}
-
-// errText is err's text without secrets, or "" for nil.
-func errText(err error, c Config) string {
-	if err == nil {
-		return ""
-	}
-	return scrub(err, c).Error()
 }
