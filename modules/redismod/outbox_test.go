@@ -525,6 +525,21 @@ func TestOutboxTx_CommandFailingInsideExecIsReportedAsCommitted(t *testing.T) {
 	}
 }
 
+// obRelay runs a relay of o's outbox onto tr, woken by each commit, until
+// the test ends.
+func obRelay(t *testing.T, o *redismod.Outbox, tr *redismod.Transport) {
+	t.Helper()
+	relay, err := outbox.New(o.Store(), tr, outbox.Config{Poll: 50 * time.Millisecond}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.OnCommit(relay.Notify)
+	if err := relay.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = relay.Stop(context.Background()) })
+}
+
 // obE2E is a service on the Redis transport: TxPlaced's handler writes
 // the order and publishes TxConfirmed in one Tx; TxConfirmed's handler
 // counts.
@@ -537,15 +552,7 @@ func obE2E(t *testing.T, direct bool) {
 			t.Fatal("Direct on the transport's single-server client refused")
 		}
 	} else { // no relay for direct writes: they need none
-		relay, err := outbox.New(o.Store(), tr, outbox.Config{Poll: 50 * time.Millisecond}, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		o.OnCommit(relay.Notify)
-		if err := relay.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = relay.Stop(context.Background()) })
+		obRelay(t, o, tr)
 	}
 	var mu sync.Mutex
 	confirmed := map[string]int{}
@@ -797,15 +804,7 @@ func TestOutboxDirect_ScheduledMessageWaitsForItsTime(t *testing.T) {
 	if !o.Direct(tr) {
 		t.Fatal("Direct on the transport's single-server client refused")
 	}
-	relay, err := outbox.New(o.Store(), tr, outbox.Config{Poll: 50 * time.Millisecond}, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.OnCommit(relay.Notify)
-	if err := relay.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = relay.Stop(context.Background()) })
+	obRelay(t, o, tr)
 	arrived := make(chan time.Time, 2)
 	b, err := cqrs.New(cqrs.Options{Service: "shop", Instance: "i1", Transport: tr},
 		cqrs.HandleEvent(cqrs.EventHandlerFunc[TxConfirmed](func(context.Context, TxConfirmed) error {
