@@ -44,8 +44,8 @@
 //     state to see whether it still matters, since a cancel can race the
 //     time.
 //
-// State is JSON (encoding/json), so a flow's state type is a plain struct
-// with exported fields. Store.Get, Handler (HTTP) and `catga flow` read an
+// State is JSON (cqrs.JSON, the bus's codec), so a flow's state type is a
+// plain struct with exported fields. Store.Get, Handler (HTTP) and `catga flow` read an
 // instance's state and history.
 package flow
 
@@ -144,10 +144,11 @@ func run[S, E any](ctx context.Context, flow string, bus *cqrs.Bus, store Store,
 	if key == "" || len(key) > maxKey {
 		return cqrs.Permanent(fmt.Errorf("flow %s: %T has key %q: want 1-%d bytes", flow, e, key, maxKey))
 	}
-	m, _ := cqrs.MessageFrom(ctx)
-	id, name := "", fmt.Sprintf("%T", e)
-	if m != nil {
+	var id, name string
+	if m, ok := cqrs.MessageFrom(ctx); ok {
 		id, name = m.ID(), m.Topic().Name
+	} else {
+		name = fmt.Sprintf("%T", e) // a step run outside a delivery, in a test
 	}
 	return store.Run(ctx, flow, key, func(ctx context.Context, in *Instance) error {
 		if in.Version == 0 && !start {
@@ -158,7 +159,7 @@ func run[S, E any](ctx context.Context, flow string, bus *cqrs.Bus, store Store,
 		}
 		var s S
 		if len(in.State) > 0 {
-			if err := json.Unmarshal(in.State, &s); err != nil {
+			if err := cqrs.JSON.Unmarshal(in.State, &s); err != nil {
 				return cqrs.Permanent(fmt.Errorf("flow %s/%s: state: %w", flow, key, err))
 			}
 		}
@@ -166,7 +167,7 @@ func run[S, E any](ctx context.Context, flow string, bus *cqrs.Bus, store Store,
 		if err := fn(c, &s, e); err != nil {
 			return err
 		}
-		state, err := json.Marshal(&s)
+		state, err := cqrs.JSON.Marshal(&s)
 		if err != nil {
 			return cqrs.Permanent(fmt.Errorf("flow %s/%s: state: %w", flow, key, err))
 		}

@@ -61,7 +61,12 @@ func (s *MemoryStore) Run(ctx context.Context, flow, key string, fn func(ctx con
 	defer mi.mu.Unlock()
 	in := &Instance{Flow: flow, Key: key}
 	if mi.in != nil {
-		in = mi.in.clone()
+		// fn's copy shares the saved state and history: fn replaces State
+		// rather than writing into it, and an append to the capped history
+		// copies, so the saved instance stays as it was until fn succeeds.
+		c := *mi.in
+		c.History = c.History[:len(c.History):len(c.History)]
+		in = &c
 	}
 	var held []transport.Outgoing
 	ctx = transport.WithOutbox(ctx, transport.OutboxFunc(func(_ context.Context, t transport.Topic, env *transport.Envelope) error {
@@ -81,7 +86,7 @@ func (s *MemoryStore) Run(ctx context.Context, flow, key string, fn func(ctx con
 	in.Version++
 	in.Updated = now
 	prev := mi.in
-	mi.in = in.clone()
+	mi.in = in // Get hands out clones; fn's caller keeps nothing of it
 	if len(held) > 0 {
 		errs := make([]error, len(held))
 		transport.PublishBatch(context.WithoutCancel(ctx), s.tr, held, errs)

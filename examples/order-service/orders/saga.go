@@ -41,11 +41,11 @@ type PaymentTimedOut struct {
 	OrderID string `json:"order_id"`
 }
 
-// SagaState is one order's saga.
+// SagaState is one order's saga: what its steps decide on (the items
+// travel in ReserveStock, and the order keeps them).
 type SagaState struct {
-	Status Status           `json:"status"`
-	Items  []contracts.Item `json:"items"`
-	Total  int64            `json:"total_cents"`
+	Status Status `json:"status"`
+	Total  int64  `json:"total_cents"`
 }
 
 // NewSaga declares the order saga ("order", one instance per order id):
@@ -63,7 +63,7 @@ func NewSaga(cfg Config) *flow.Flow[SagaState] {
 	f := flow.New[SagaState]("order")
 	flow.Start(f, func(e contracts.OrderCreated) string { return e.OrderID },
 		func(c *flow.Context, s *SagaState, e contracts.OrderCreated) error {
-			s.Status, s.Items, s.Total = StatusPending, e.Items, e.TotalCents
+			s.Status, s.Total = StatusPending, e.TotalCents
 			if _, err := c.PublishAfter(cfg.PaymentTimeout, PaymentTimedOut{OrderID: e.OrderID}); err != nil {
 				return err
 			}
